@@ -1,0 +1,47 @@
+# Two entry points for a fresh clone: `make demo` and `make test` (see README.md).
+# Everything installs into .venv with constraints.txt, which pins the CPU torch wheel and the tested set.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --constraint constraints.txt
+
+.PHONY: demo test docs lint format constraints clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) --editable .
+	touch $@
+
+$(VENV)/.installed-%: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) --editable ".[$*]"
+	touch $@
+
+demo: $(VENV)/.installed  ## install, then fit -> predict -> evaluate -> figure on the toy data
+	$(BIN)/python examples/demo.py --out demo_output
+
+test: $(VENV)/.installed-test  ## install the test environment and run the suite
+	$(BIN)/python -m pytest
+
+docs: $(VENV)/.installed-doc  ## build the documentation, warnings are errors
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+constraints:  ## re-resolve constraints.txt after changing dependencies (needs torch==2.13.0 available)
+	rm -rf .venv-resolve && $(PYTHON) -m venv .venv-resolve
+	.venv-resolve/bin/python -m pip install --quiet "torch==2.13.0" --editable ".[test,doc]"
+	( head -n 2 constraints.txt; .venv-resolve/bin/python -m pip freeze --exclude-editable ) > constraints.new
+	mv constraints.new constraints.txt && rm -rf .venv-resolve
+
+clean:
+	rm -rf $(VENV) docs/_build demo_output

@@ -1,0 +1,40 @@
+"""Predict spatial gene expression from H&E histology with hierarchical hyperbolic alignment (HyperST).
+
+The public namespaces follow scanpy: :mod:`hyperst.pp` (preprocessing), :mod:`hyperst.tl` (tools),
+:mod:`hyperst.pl` (plots) and :mod:`hyperst.datasets`. They are imported on first access, so
+``import hyperst`` stays light: torch, spatialdata and friends load only when a function needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any
+
+__version__ = version("hyperst")
+
+# Public name -> module that defines it; resolved on first attribute access.
+_LAZY_IMPORTS: dict[str, str] = {
+    "datasets": "hyperst.datasets",
+    "pl": "hyperst.pl",
+    "pp": "hyperst.pp",
+    "tl": "hyperst.tl",
+}
+
+__all__ = ["__version__", "datasets", "pl", "pp", "tl"]  # kept in sync with _LAZY_IMPORTS by a test
+
+if TYPE_CHECKING:
+    from hyperst import datasets, pl, pp, tl
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY_IMPORTS:
+        raise AttributeError(f"module 'hyperst' has no attribute {name!r}")
+    module = importlib.import_module(_LAZY_IMPORTS[name])
+    value = module if module.__name__ == f"hyperst.{name}" else getattr(module, name)
+    globals()[name] = value  # cache: later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,7 @@
+"""Datasets: a synthetic toy slide built offline and real data downloaded through a checksummed registry."""
+
+from __future__ import annotations
+
+from hyperst.datasets._toy import toy
+
+__all__ = ["toy"]

@@ -1,0 +1,73 @@
+"""Conventions every public function follows (scanpy's test_package_structure, adapted)."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from types import ModuleType
+
+import pytest
+
+import hyperst as hst
+
+NAMESPACES = ("pp", "tl", "pl", "datasets")
+
+
+def _public_functions():
+    for namespace in NAMESPACES:
+        module = getattr(hst, namespace)
+        for name in module.__all__:
+            yield f"hst.{namespace}.{name}", getattr(module, name)
+
+
+def test_all_names_exist():
+    for name in hst.__all__:
+        assert hasattr(hst, name), name
+    for namespace in NAMESPACES:
+        module = getattr(hst, namespace)
+        assert isinstance(module, ModuleType)
+        for name in module.__all__:
+            assert callable(getattr(module, name)), f"hst.{namespace}.{name}"
+
+
+def test_all_matches_lazy_imports():
+    assert set(hst.__all__) == {"__version__", *hst._LAZY_IMPORTS}
+
+
+def test_dir_lists_public_names():
+    assert set(hst.__all__) <= set(dir(hst))
+
+
+def test_unknown_attribute_raises():
+    with pytest.raises(AttributeError, match="no attribute 'not_a_function'"):
+        _ = hst.not_a_function
+
+
+@pytest.mark.parametrize(("name", "func"), list(_public_functions()))
+def test_options_are_keyword_only(name, func):
+    positional = [
+        p
+        for p in inspect.signature(func).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
+    ]
+    assert len(positional) <= 2, f"{name}: options after the first two parameters must be keyword-only"
+
+
+@pytest.mark.parametrize(("name", "func"), list(_public_functions()))
+def test_documented(name, func):
+    doc = inspect.getdoc(func) or ""
+    assert doc.strip(), f"{name} has no docstring"
+    documented = {p for p in inspect.signature(func).parameters if p not in ("self", "kwargs", "args")}
+    missing = [p for p in documented if f"\n{p}\n" not in f"\n{doc}\n" and f"\n{p} :" not in doc]
+    assert not missing, f"{name}: parameters missing from the docstring: {missing}"
+
+
+def test_import_is_light():
+    code = (
+        "import sys, hyperst; "
+        "heavy = [m for m in ('torch', 'spatialdata', 'squidpy', 'scvi', 'spatialdata_plot', 'scanpy') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "", f"`import hyperst` imported {result.stdout.strip()}"
