@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from hyperst.tl._evaluate import evaluate
+
+__all__ = ["evaluate"]
