@@ -1,0 +1,31 @@
+"""Hyperbolic geometry in pure torch: the Lorentz model (see :mod:`hyperst.geometry.lorentz` for the convention)."""
+
+from __future__ import annotations
+
+from hyperst.geometry.lorentz import (
+    dist,
+    dist0,
+    exp_map0,
+    exterior_angle,
+    half_aperture,
+    inner,
+    log_map0,
+    pairwise_dist,
+    pairwise_inner,
+    time_component,
+    to_poincare,
+)
+
+__all__ = [
+    "dist",
+    "dist0",
+    "exp_map0",
+    "exterior_angle",
+    "half_aperture",
+    "inner",
+    "log_map0",
+    "pairwise_dist",
+    "pairwise_inner",
+    "time_component",
+    "to_poincare",
+]
