@@ -43,7 +43,9 @@ def build_encoder(encoder: str | ImageEncoder, **kwargs: Any) -> ImageEncoder:
     if not isinstance(encoder, str) or encoder not in available_encoders():
         raise ValueError(f"Unknown encoder {encoder!r}; choose one of {available_encoders()} or pass an ImageEncoder.")
     if encoder in FOUNDATION_MODELS:
-        return _load_class(_FOUNDATION)(model=encoder, **kwargs)
+        if kwargs.get("model", encoder) != encoder:
+            raise ValueError(f"Encoder {encoder!r} was given with a different `model={kwargs['model']!r}`.")
+        return _load_class(_FOUNDATION)(**{**kwargs, "model": encoder})
     return _load_class(_ENCODERS[encoder])(**kwargs)
 
 
