@@ -38,3 +38,13 @@ class Unit:
     LEGACY_ST_SPOT_DIAMETER_UM: Final = 100.0
     LEGACY_ST_SPOT_SPACING_UM: Final = 200.0
     MIN_SPOT_CROP_UM: Final = 112.0
+
+
+class DataKey:
+    """Keys and names of the data layer (gene panel record, dataset cache, grid kinds)."""
+
+    GENE_SELECTION_UNS: Final = "hyperst_genes"  # table.uns record written by ``pp.select_genes``
+    DATA_DIR_ENV: Final = "HYPERST_DATA_DIR"  # cache directory and offline override of the dataset registry
+    GRID_HEXAGONAL: Final = "hexagonal"  # Visium: 6 neighbours at one spacing
+    GRID_SQUARE: Final = "square"  # legacy Spatial Transcriptomics: 8 neighbours in the first ring
+    GRID_GENERIC: Final = "generic"  # anything else: k nearest neighbours

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hyperst.datasets._her2st import her2st
 from hyperst.datasets._toy import toy
 
-__all__ = ["toy"]
+__all__ = ["her2st", "toy"]

@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from hyperst.pp._select_genes import select_genes
+
+__all__: list[str] = ["select_genes"]

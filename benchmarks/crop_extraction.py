@@ -1,0 +1,141 @@
+"""Crop extraction speed and memory on large lazily generated slides.
+
+10,000 Visium-like spots (hexagonal grid, 100 µm spacing, 55 µm spots) on a synthetic dask-backed H&E-sized image
+that is never materialised: each 1024 x 1024 chunk is produced on demand. Every spot gets its spot crop (112 µm)
+and niche crop (255 µm), both resampled to 224 px, streamed in batches and discarded. Each configuration runs in
+its own process so the peak resident memory (``ru_maxrss``) belongs to it alone. Memory should not depend on the
+image size: only the chunks under a batch of spots are ever read.
+
+Run::
+
+    python benchmarks/crop_extraction.py                      # 20,000 and 40,000 px, 10,000 spots
+    python benchmarks/crop_extraction.py --sizes 20000 40000 --n-spots 10000 --crop-size 224
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+CHUNK = 1024
+MICRONS_PER_PIXEL = 0.5
+
+
+def _lazy_slide(side: int):
+    """A (3, side, side) uint8 dask array whose chunks are generated on access (texture copied per chunk)."""
+    import dask.array as da
+
+    texture = np.random.default_rng(0).integers(0, 256, (3, CHUNK, CHUNK), dtype=np.uint8)
+
+    def block(block_info=None):
+        (_, _), (y0, y1), (x0, x1) = block_info[None]["array-location"]
+        return texture[:, : y1 - y0, : x1 - x0].copy()  # a fresh chunk, as a zarr/tiff read would allocate
+
+    chunks = ((3,), _chunks(side), _chunks(side))
+    return da.map_blocks(block, dtype=np.uint8, chunks=chunks)
+
+
+def _chunks(side: int) -> tuple[int, ...]:
+    return (CHUNK,) * (side // CHUNK) + ((side % CHUNK,) if side % CHUNK else ())
+
+
+def _spots(side: int, n_spots: int) -> np.ndarray:
+    """Centres of a square patch of a hexagonal grid (100 µm spacing), centred on the slide, in pixels."""
+    spacing = 100.0 / MICRONS_PER_PIXEL
+    n_cols = int(np.sqrt(n_spots * np.sqrt(3) / 2))  # about as tall as wide
+    rows, cols = np.divmod(np.arange(n_spots), n_cols)
+    xy = np.column_stack([cols * spacing + (rows % 2) * spacing / 2, rows * spacing * np.sqrt(3) / 2])
+    return xy - xy.mean(axis=0) + side / 2
+
+
+def _worker(side: int, n_spots: int, crop_size: int, trace: bool) -> dict:
+    from spatialdata import SpatialData
+    from spatialdata.models import Image2DModel, ShapesModel
+
+    from hyperst.data import iter_crops, prepare_spots
+
+    xy = _spots(side, n_spots)
+    sdata = SpatialData(
+        images={"slide": Image2DModel.parse(_lazy_slide(side), dims=("c", "y", "x"))},
+        shapes={"spots": ShapesModel.parse(xy, geometry=0, radius=np.full(len(xy), 27.5 / MICRONS_PER_PIXEL))},
+    )
+    start = time.perf_counter()
+    spots = prepare_spots(sdata, table_key=None, spots_key="spots")
+    setup_s = time.perf_counter() - start
+    section = spots.sections[0]
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if trace:
+        tracemalloc.start()
+    timings, checksum = {}, 0
+    for kind in ("spot", "niche"):
+        start = time.perf_counter()
+        for _, crops in iter_crops(spots, kind=kind, size=crop_size, batch_size=64):
+            checksum += int(crops[:, :, 0, 0].sum())
+        timings[kind] = time.perf_counter() - start
+    result = {
+        "side": side,
+        "n_spots": spots.n_spots,
+        "setup_s": setup_s,
+        "spot_s": timings["spot"],
+        "niche_s": timings["niche"],
+        "rss_before_mib": rss_before,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "microns_per_pixel": section.microns_per_pixel,
+        "spot_crop_px": section.crop_px("spot"),
+        "niche_crop_px": section.crop_px("niche"),
+        "checksum": checksum,
+    }
+    if trace:
+        result["tracemalloc_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    return result
+
+
+def _run(args: argparse.Namespace, side: int, trace: bool) -> dict:
+    command = [sys.executable, __file__, "--worker", str(side), "--n-spots", str(args.n_spots)]
+    command += ["--crop-size", str(args.crop_size)] + (["--trace"] if trace else [])
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20000, 40000], help="image sides in pixels")
+    parser.add_argument("--n-spots", type=int, default=10000)
+    parser.add_argument("--crop-size", type=int, default=224)
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker is not None:
+        print(json.dumps(_worker(args.worker, args.n_spots, args.crop_size, args.trace)))
+        return
+
+    print(f"python {platform.python_version()} on {platform.machine()}, {platform.processor() or 'cpu'}")
+    header = "| image side (px) | spots | setup (s) | spot crops (s) | niche crops (s) | crops/s | peak RSS (MiB) | RSS growth during extraction (MiB) | tracemalloc peak (MiB) |"
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for side in args.sizes:
+        timed = _run(args, side, trace=False)
+        traced = _run(args, side, trace=True)
+        total = timed["spot_s"] + timed["niche_s"]
+        print(
+            f"| {side:,} | {timed['n_spots']:,} | {timed['setup_s']:.1f} | {timed['spot_s']:.1f} | "
+            f"{timed['niche_s']:.1f} | {2 * timed['n_spots'] / total:.0f} | {timed['peak_rss_mib']:.0f} | "
+            f"{timed['peak_rss_mib'] - timed['rss_before_mib']:.0f} | {traced['tracemalloc_peak_mib']:.0f} |"
+        )
+    print(
+        f"(spot crop {timed['spot_crop_px']:.0f} px, niche crop {timed['niche_crop_px']:.0f} px at "
+        f"{timed['microns_per_pixel']} µm/px, resampled to {args.crop_size} px; chunks {CHUNK} px)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""Lazy access to H&E image elements: pyramid levels, channel and dtype checks, batched window reads.
+
+Windows are sliced from the dask array of one pyramid level and computed in batches (windows of one batch
+share chunk reads), so memory depends on the crop size and batch size, never on the slide size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hyperst._logging import logger
+
+if TYPE_CHECKING:
+    from xarray import DataArray
+
+BACKGROUND = 255  # white: the colour of glass in bright-field H&E, used to pad crops that leave the image
+
+
+@dataclass(frozen=True)
+class ImageLevel:
+    """One resolution level of an image element.
+
+    Attributes
+    ----------
+    data
+        The ``(c, y, x)`` array (dask or numpy) of this level.
+    downscale
+        Level-0 pixels per pixel of this level, ``(x, y)``.
+    """
+
+    data: Any
+    downscale: tuple[float, float]
+
+    @property
+    def shape_yx(self) -> tuple[int, int]:
+        """Height and width in pixels."""
+        return int(self.data.shape[1]), int(self.data.shape[2])
+
+
+def image_levels(element: Any, key: str) -> list[ImageLevel]:
+    """List the levels of a single-scale (``DataArray``) or multiscale (``DataTree``) image, finest first."""
+    from spatialdata.transformations import get_transformation
+
+    arrays = _level_arrays(element, key)
+    base = get_transformation(arrays[0], get_all=True)
+    if not base:
+        return [ImageLevel(arrays[0].data, (1.0, 1.0))]
+    system = next(iter(base))
+    base_matrix = _matrix(base[system])
+    levels = []
+    for array in arrays:
+        # level pixel -> coordinate system -> level-0 pixel
+        to_base = np.linalg.inv(base_matrix) @ _matrix(get_transformation(array, to_coordinate_system=system))
+        levels.append(ImageLevel(array.data, (float(abs(to_base[0, 0])), float(abs(to_base[1, 1])))))
+    return sorted(levels, key=lambda level: level.downscale[0])
+
+
+def check_image(element: Any, key: str) -> tuple[int, ...]:
+    """Check an image is RGB(A) with uint8 or float values; return the channel indices to read (RGB).
+
+    Raises
+    ------
+    TypeError
+        For other channel counts or dtypes, with the conversion to make.
+    """
+    array = _level_arrays(element, key)[0]
+    if array.dims != ("c", "y", "x"):
+        raise TypeError(f"Image '{key}' has dims {array.dims}; a 2D image with dims ('c', 'y', 'x') is needed.")
+    n_channels, dtype = array.shape[0], np.dtype(array.dtype)
+    if n_channels not in (3, 4):
+        raise TypeError(
+            f"Image '{key}' has {n_channels} channel(s); HyperST needs an RGB H&E image (3 channels, or 4 with alpha). "
+            f"Select or convert the RGB channels first, e.g. `sdata.images[{key!r}] = "
+            f"Image2DModel.parse(rgb_array, dims=('c', 'y', 'x'))`."
+        )
+    if dtype != np.uint8 and dtype.kind != "f":
+        raise TypeError(
+            f"Image '{key}' has dtype {dtype}; HyperST reads uint8 RGB (0-255) or float RGB (0-1) images. "
+            "Convert it first, e.g. `(image / image.max() * 255).astype('uint8')` for a uint16 scan."
+        )
+    if n_channels == 4:
+        logger.info("Image '%s' has 4 channels: reading RGB and dropping the alpha channel.", key)
+    return (0, 1, 2)
+
+
+def value_scale(dtype: np.dtype, sample_max: float) -> float:
+    """Factor that maps the image's values to 0-255: 1 for uint8, 255 for float images in [0, 1]."""
+    if np.dtype(dtype) == np.uint8:
+        return 1.0
+    if sample_max <= 1.0 + 1e-6:
+        return 255.0
+    logger.warning("Float image with values above 1 (max %.1f in sampled windows): reading it as 0-255.", sample_max)
+    return 1.0
+
+
+def read_windows(
+    level: ImageLevel,
+    boxes: np.ndarray,
+    size: int | None,
+    *,
+    channels: tuple[int, ...] = (0, 1, 2),
+    scale: float = 1.0,
+    fill: int = BACKGROUND,
+) -> list[np.ndarray]:
+    """Read square windows, resample each to ``size`` px and return ``(3, size, size)`` uint8 arrays.
+
+    Parameters
+    ----------
+    level
+        Pyramid level to read from.
+    boxes
+        ``(n, 4)`` windows ``x0, y0, x1, y1`` in continuous pixel coordinates of this level (pixel ``i`` covers
+        ``[i, i + 1)``); parts outside the image are filled with ``fill``.
+    size
+        Output side in pixels; ``None`` keeps the raw integer window (for checks).
+    channels
+        Channel indices to read.
+    scale
+        Multiplier mapping the stored values to 0-255 (see :func:`value_scale`).
+    fill
+        Grey value of padding outside the image.
+    """
+    import dask
+    from PIL import Image
+
+    height, width = level.shape_yx
+    channel_index = slice(0, 3) if tuple(channels) == (0, 1, 2) else list(channels)
+    plans, pieces = [], []
+    for x0, y0, x1, y1 in np.asarray(boxes, dtype=float):
+        ix0, iy0 = int(np.floor(x0)) - 1, int(np.floor(y0)) - 1  # one pixel margin for interpolation
+        ix1, iy1 = int(np.ceil(x1)) + 1, int(np.ceil(y1)) + 1
+        cx0, cy0, cx1, cy1 = max(ix0, 0), max(iy0, 0), min(ix1, width), min(iy1, height)
+        plans.append((ix0, iy0, ix1, iy1, cx0, cy0, cx1, cy1, x0, y0, x1, y1))
+        if cx1 > cx0 and cy1 > cy0:
+            pieces.append(level.data[channel_index, cy0:cy1, cx0:cx1])
+        else:
+            pieces.append(None)
+    computed = dask.compute(*[p for p in pieces if p is not None]) if any(p is not None for p in pieces) else ()
+    computed = iter(computed)
+    out = []
+    for plan, piece in zip(plans, pieces, strict=True):
+        ix0, iy0, ix1, iy1, cx0, cy0, cx1, cy1, x0, y0, x1, y1 = plan
+        values = None if piece is None else _to_uint8(np.asarray(next(computed)), scale)
+        if (cx0, cy0, cx1, cy1) == (ix0, iy0, ix1, iy1):
+            window = values  # fully inside the image: no padding copy
+        else:
+            window = np.full((3, iy1 - iy0, ix1 - ix0), fill, dtype=np.uint8)
+            if values is not None:
+                window[:, cy0 - iy0 : cy1 - iy0, cx0 - ix0 : cx1 - ix0] = values
+        if size is None:
+            out.append(window)
+            continue
+        box = (x0 - ix0, y0 - iy0, x1 - ix0, y1 - iy0)
+        # one 8-bit plane at a time: no channel-last copies, and faster than PIL's RGB path
+        out.append(np.stack([_resize(np.ascontiguousarray(plane), size, box, Image) for plane in window]))
+    return out
+
+
+def _resize(plane: np.ndarray, size: int, box: tuple[float, ...], image_module: Any) -> np.ndarray:
+    """Bilinear resampling (antialiased when shrinking) of the continuous ``box`` of a 2D uint8 plane."""
+    resized = image_module.fromarray(plane).resize((size, size), resample=image_module.Resampling.BILINEAR, box=box)
+    return np.asarray(resized)
+
+
+def tissue_fraction(crops: np.ndarray) -> np.ndarray:
+    """Fraction of pixels of ``(n, 3, h, w)`` uint8 crops that look like stained tissue (saturated colour).
+
+    Glass (white), dark borders and grey padding have low saturation; haematoxylin and eosin are saturated.
+    """
+    crops = np.asarray(crops, dtype=np.float32)
+    high, low = crops.max(axis=1), crops.min(axis=1)
+    saturated = (high - low) > 0.1 * np.maximum(high, 1.0)
+    return (saturated & (high > 30)).reshape(len(crops), -1).mean(axis=1)
+
+
+def _to_uint8(values: np.ndarray, scale: float) -> np.ndarray:
+    if values.dtype == np.uint8:
+        return values
+    return np.clip(np.nan_to_num(values.astype(np.float32) * scale), 0, 255).round().astype(np.uint8)
+
+
+def _level_arrays(element: Any, key: str) -> list[DataArray]:
+    from xarray import DataArray, DataTree
+
+    if isinstance(element, DataArray):
+        return [element]
+    if isinstance(element, DataTree):
+        names = sorted(element.children, key=lambda name: int("".join(c for c in name if c.isdigit()) or 0))
+        return [next(iter(element[name].ds.data_vars.values())) for name in names]
+    raise TypeError(f"Image '{key}' is a {type(element).__name__}, not a SpatialData image (DataArray or DataTree).")
+
+
+def _matrix(transformation: Any) -> np.ndarray:
+    return transformation.to_affine_matrix(input_axes=("x", "y"), output_axes=("x", "y"))
+
+
+def choose_level(levels: list[ImageLevel], window_px: float, size: int) -> ImageLevel:
+    """Pick the coarsest level with at least one pixel per output pixel for a window of ``window_px`` level-0 px.
+
+    Reading from a coarser level would blur the crop; reading from a finer one wastes I/O.
+    """
+    target = window_px / size  # level-0 pixels per output pixel
+    fine_enough = [level for level in levels if level.downscale[0] <= target * 1.1]
+    return fine_enough[-1] if fine_enough else levels[0]
+
+
+def window_boxes(centres_px: np.ndarray, side_px: float, level: ImageLevel) -> np.ndarray:
+    """Square windows of ``side_px`` level-0 pixels around ``(n, 2)`` level-0 centres, as ``x0, y0, x1, y1`` of ``level``."""
+    fx, fy = level.downscale
+    half = side_px / 2
+    x, y = centres_px[:, 0], centres_px[:, 1]
+    return np.column_stack([(x - half) / fx, (y - half) / fy, (x + half) / fx, (y + half) / fy])
+
+
+def sample_max(level: ImageLevel, boxes: np.ndarray, channels: tuple[int, ...]) -> float:
+    """Largest stored value inside the windows (to tell float images in [0, 1] from [0, 255])."""
+    import dask
+
+    height, width = level.shape_yx
+    parts = []
+    for x0, y0, x1, y1 in boxes:
+        cx0, cy0 = max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0)
+        cx1, cy1 = min(int(np.ceil(x1)), width), min(int(np.ceil(y1)), height)
+        if cx1 > cx0 and cy1 > cy0:
+            parts.append(level.data[list(channels), cy0:cy1, cx0:cx1].max())
+    return float(np.nanmax(dask.compute(*parts))) if parts else 1.0

@@ -1,0 +1,143 @@
+"""Checked access to the counts table: annotated elements, gene names, raw counts.
+
+Every check raises before anything is written, with the fix in the message; nothing here modifies the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hyperst._constants import Key
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+    from spatialdata import SpatialData
+
+
+def get_table(sdata: SpatialData, table_key: str) -> AnnData:
+    """Return ``sdata.tables[table_key]``; raise when it is missing or empty."""
+    if table_key not in sdata.tables:
+        raise KeyError(
+            f"No table {table_key!r} in the SpatialData object (tables: {list(sdata.tables)}). Pass `table_key=`."
+        )
+    table = sdata.tables[table_key]
+    if table.n_obs == 0 or table.n_vars == 0:
+        raise ValueError(
+            f"Table {table_key!r} is empty ({table.n_obs} spots x {table.n_vars} genes); it needs spots and genes."
+        )
+    return table
+
+
+def annotated_regions(sdata: SpatialData, table: AnnData, table_key: str) -> tuple[list[str], str, str]:
+    """Shapes elements annotated by the table, with its region and instance keys.
+
+    Raises
+    ------
+    KeyError
+        When the table has no SpatialData annotation or annotates an element that does not exist.
+    TypeError
+        When it annotates something other than a shapes element.
+    """
+    from spatialdata.models import get_table_keys
+
+    try:
+        regions, region_key, instance_key = get_table_keys(table)
+    except (KeyError, ValueError) as error:
+        raise KeyError(
+            f"Table {table_key!r} does not say which spots it annotates (no `uns['spatialdata_attrs']`). "
+            "Parse it with `TableModel.parse(table, region=..., region_key=..., instance_key=...)`."
+        ) from error
+    regions = [regions] if isinstance(regions, str) else list(regions)
+    for region in regions:
+        if region in sdata.shapes:
+            continue
+        if region in sdata.labels or region in sdata.images or region in sdata.points:
+            raise TypeError(
+                f"Table {table_key!r} annotates {region!r}, which is not a shapes element; HyperST needs spots "
+                "as circles (or polygons) in `sdata.shapes`. Convert labels with `spatialdata.to_circles`."
+            )
+        raise KeyError(
+            f"Table {table_key!r} annotates {region!r}, which is not an element of the SpatialData object "
+            f"(shapes: {list(sdata.shapes)}). Add the spots element or fix the table's `region` "
+            "(`sdata.set_table_annotates_spatialelement`)."
+        )
+    present = set(table.obs[region_key].astype(str).unique())
+    return [region for region in regions if region in present], region_key, instance_key
+
+
+def check_unique_genes(table: AnnData, table_key: str) -> None:
+    """Raise when gene names repeat."""
+    if not table.var_names.is_unique:
+        duplicated = table.var_names[table.var_names.duplicated()].unique().tolist()
+        raise ValueError(
+            f"Table {table_key!r} has duplicate gene names {duplicated[:5]}; make them unique first "
+            "(`table.var_names_make_unique()`) or sum duplicated genes."
+        )
+
+
+def resolve_genes(table: AnnData, genes: Sequence[str] | None, table_key: str) -> list[str]:
+    """Check and return the requested genes, in the given order; ``None`` means ``var["hyperst_gene"]`` if present, else all genes."""
+    check_unique_genes(table, table_key)
+    if genes is None:
+        if Key.GENE_SELECTED in table.var:
+            return table.var_names[table.var[Key.GENE_SELECTED].to_numpy(dtype=bool)].tolist()
+        return table.var_names.tolist()
+    genes = [genes] if isinstance(genes, str) else list(genes)
+    if len(set(genes)) != len(genes):
+        raise ValueError(f"The requested genes repeat: {sorted({g for g in genes if genes.count(g) > 1})[:5]}.")
+    missing = [gene for gene in genes if gene not in table.var_names]
+    if missing:
+        raise KeyError(
+            f"{len(missing)} requested gene(s) are not in table {table_key!r}: {missing[:10]}. "
+            "Check the spelling (HGNC symbols) or select genes with `hst.pp.select_genes`."
+        )
+    if not genes:
+        raise ValueError("The gene list is empty; pass at least one gene.")
+    return genes
+
+
+def count_matrix(table: AnnData, layer: str | None, table_key: str) -> Any:
+    """``X`` or ``layers[layer]`` (sparse or dense), unchanged."""
+    if layer is None:
+        return table.X
+    if layer not in table.layers:
+        raise KeyError(f"No layer {layer!r} in table {table_key!r} (layers: {list(table.layers)}).")
+    return table.layers[layer]
+
+
+def check_counts(matrix: Any, where: str) -> None:
+    """Raise unless ``matrix`` holds finite, non-negative, integer raw counts."""
+    from scipy import sparse
+
+    values = matrix.data if sparse.issparse(matrix) else np.asarray(matrix)
+    if not np.issubdtype(values.dtype, np.number):
+        raise TypeError(f"Counts in {where} have dtype {values.dtype}; raw integer counts are needed.")
+    if values.size == 0:
+        return
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"Counts in {where} contain NaN or infinite values; HyperST needs raw integer counts.")
+    if values.min() < 0:
+        raise ValueError(
+            f"Counts in {where} contain negative values (min {values.min():g}); HyperST needs raw counts, "
+            "not scaled or centred data. Pass the raw counts layer with `layer=`."
+        )
+    if np.issubdtype(values.dtype, np.floating) and not np.all(values == np.round(values)):
+        raise ValueError(
+            f"Counts in {where} are not integers (normalised or log-transformed?); HyperST needs raw counts. "
+            "Pass the raw counts layer with `layer=` (e.g. `layer='counts'`)."
+        )
+
+
+def dense_counts(table: AnnData, genes: Sequence[str], layer: str | None, table_key: str) -> np.ndarray:
+    """Return checked raw counts of ``genes`` for all rows, ``(n_obs, n_genes)`` float32."""
+    from scipy import sparse
+
+    matrix = count_matrix(table, layer, table_key)
+    columns = table.var_names.get_indexer(list(genes))
+    subset = matrix[:, columns]
+    subset = subset.toarray() if sparse.issparse(subset) else np.asarray(subset)
+    check_counts(subset, f"table {table_key!r}" + (f" layer {layer!r}" if layer else ".X"))
+    return subset.astype(np.float32)

@@ -1,0 +1,67 @@
+"""The validation split used for early stopping: whole held-out groups when there are several, else spatial blocks.
+
+Random spots of the training slides make a leaky validation set (neighbouring spots share tissue and niches), so
+validation is either a whole section (or patient) or a contiguous block of each section.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from hyperst.data._spots import SpotData
+
+VALIDATION_MODES = ("auto", "group", "spatial", "none")
+
+
+def validation_split(
+    spots: SpotData,
+    rows: np.ndarray,
+    *,
+    mode: str = "auto",
+    groupby: str = "section",
+    fraction: float = 0.15,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split the spot rows ``rows`` into ``(train, validation)`` row arrays.
+
+    ``"group"`` holds out one whole group of ``obs[groupby]`` (picked by ``seed``); ``"spatial"`` holds out, in
+    every section, the ``fraction`` of spots in one band along the section's longer axis; ``"none"`` returns
+    no validation rows; ``"auto"`` is ``"group"`` when the rows span at least 3 groups, else ``"spatial"``.
+    """
+    if mode not in VALIDATION_MODES:
+        raise ValueError(f"`validation` must be one of {VALIDATION_MODES}, got {mode!r}.")
+    if not 0 < fraction < 1:
+        raise ValueError(f"`validation_fraction` must be in (0, 1), got {fraction}.")
+    rows = np.asarray(rows, dtype=int)
+    rng = np.random.default_rng(seed)
+    if mode == "none":
+        return rows, rows[:0]
+    if mode in ("auto", "group"):
+        if groupby not in spots.obs:
+            raise KeyError(f"`validation_groupby={groupby!r}` is not a column of the table's obs.")
+        labels = spots.obs[groupby].astype(str).to_numpy()[rows]
+        groups = np.unique(labels)
+        if len(groups) >= (3 if mode == "auto" else 2):
+            held_out = groups[rng.integers(len(groups))]
+            return rows[labels != held_out], rows[labels == held_out]
+        if mode == "group":
+            raise ValueError(f"A validation group needs at least 2 groups in {groupby!r}; found {groups.tolist()}.")
+    return _spatial_blocks(spots, rows, fraction, rng)
+
+
+def _spatial_blocks(spots: SpotData, rows: np.ndarray, fraction: float, rng: np.random.Generator):
+    validation = np.zeros(len(rows), dtype=bool)
+    centres = spots.centres_px[rows]
+    sections = spots.section_of[rows]
+    for section in np.unique(sections):
+        members = np.flatnonzero(sections == section)
+        xy = centres[members]
+        axis = int(np.argmax(np.ptp(xy, axis=0)))
+        order = members[np.argsort(xy[:, axis], kind="stable")]
+        n_held = max(1, int(round(fraction * len(order))))
+        start = rng.integers(0, len(order) - n_held + 1)
+        validation[order[start : start + n_held]] = True
+    return rows[~validation], rows[validation]
