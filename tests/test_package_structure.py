@@ -58,8 +58,9 @@ def test_options_are_keyword_only(name, func):
 def test_documented(name, func):
     doc = inspect.getdoc(func) or ""
     assert doc.strip(), f"{name} has no docstring"
-    documented = {p for p in inspect.signature(func).parameters if p not in ("self", "kwargs", "args")}
-    missing = [p for p in documented if f"\n{p}\n" not in f"\n{doc}\n" and f"\n{p} :" not in doc]
+    parameters = inspect.signature(func).parameters.values()
+    names = {f"**{p.name}" if p.kind == p.VAR_KEYWORD else p.name for p in parameters if p.name != "self"}
+    missing = [p for p in names if f"\n{p}\n" not in f"\n{doc}\n" and f"\n{p} :" not in doc]
     assert not missing, f"{name}: parameters missing from the docstring: {missing}"
 
 

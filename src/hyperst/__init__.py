@@ -15,16 +15,18 @@ __version__ = version("hyperst")
 
 # Public name -> module that defines it; resolved on first attribute access.
 _LAZY_IMPORTS: dict[str, str] = {
+    "HyperST": "hyperst.model",
     "datasets": "hyperst.datasets",
     "pl": "hyperst.pl",
     "pp": "hyperst.pp",
     "tl": "hyperst.tl",
 }
 
-__all__ = ["__version__", "datasets", "pl", "pp", "tl"]  # kept in sync with _LAZY_IMPORTS by a test
+__all__ = ["HyperST", "__version__", "datasets", "pl", "pp", "tl"]  # kept in sync with _LAZY_IMPORTS by a test
 
 if TYPE_CHECKING:
     from hyperst import datasets, pl, pp, tl
+    from hyperst.model import HyperST
 
 
 def __getattr__(name: str) -> Any:

@@ -70,6 +70,24 @@ def normalise_panel(log_expression: np.ndarray, target_sum: float = 1e4) -> np.n
     return np.log2(1 + scaled)
 
 
+def score(observed: np.ndarray, predicted: np.ndarray, genes: list[str] | pd.Index) -> tuple[pd.DataFrame, dict]:
+    """Per-gene metrics and panel summaries, on ``log2(1 + count)`` and after panel normalisation.
+
+    Returns
+    -------
+    ``(per_gene, summary)``: per-gene columns ``pearson``, ``spearman``, ``mse``, ``mae`` and the same with suffix
+    ``_norm``; ``summary = {"raw": ..., "normalised": ...}`` with the keys of :func:`summary_metrics`.
+    """
+    raw = per_gene_metrics(observed, predicted, genes)
+    observed_norm, predicted_norm = normalise_panel(observed), normalise_panel(predicted)
+    normalised = per_gene_metrics(observed_norm, predicted_norm, genes)
+    summary = {
+        "raw": summary_metrics(raw, observed, predicted),
+        "normalised": summary_metrics(normalised, observed_norm, predicted_norm),
+    }
+    return raw.join(normalised.add_suffix("_norm")), summary
+
+
 def _pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     constant = (np.ptp(a, axis=0) == 0) | (np.ptp(b, axis=0) == 0)  # exact test: centring leaves rounding noise
     a = a - a.mean(axis=0)

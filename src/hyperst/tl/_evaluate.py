@@ -58,7 +58,7 @@ def evaluate(
     table = _get_table(sdata, table_key)
     observed, predicted, measured = _measured_pair(table, table_key)
 
-    per_gene, summary = _score(observed, predicted, table.var_names)
+    per_gene, summary = metrics.score(observed, predicted, table.var_names)
     summary["n_spots"] = int(measured.sum())
     result = per_gene
     if groupby is not None:
@@ -70,7 +70,9 @@ def evaluate(
             rows = groups == group
             if rows.sum() < 2:
                 continue  # a correlation needs two spots
-            blocks[group], summary["per_group"][str(group)] = _score(observed[rows], predicted[rows], table.var_names)
+            blocks[group], summary["per_group"][str(group)] = metrics.score(
+                observed[rows], predicted[rows], table.var_names
+            )
             summary["per_group"][str(group)]["n_spots"] = int(rows.sum())
         result = pd.concat(blocks, names=[groupby, "gene"])
 
@@ -78,18 +80,6 @@ def evaluate(
         table.var[column] = per_gene[column].to_numpy()
     table.uns.setdefault(Key.UNS, {})[Key.METRICS] = summary
     return result
-
-
-def _score(observed: np.ndarray, predicted: np.ndarray, genes: pd.Index) -> tuple[pd.DataFrame, dict]:
-    raw = metrics.per_gene_metrics(observed, predicted, genes)
-    observed_norm, predicted_norm = metrics.normalise_panel(observed), metrics.normalise_panel(predicted)
-    normalised = metrics.per_gene_metrics(observed_norm, predicted_norm, genes)
-    per_gene = raw.join(normalised.add_suffix("_norm"))
-    summary = {
-        "raw": metrics.summary_metrics(raw, observed, predicted),
-        "normalised": metrics.summary_metrics(normalised, observed_norm, predicted_norm),
-    }
-    return per_gene, summary
 
 
 def _get_table(sdata: SpatialData | AnnData, table_key: str) -> AnnData:

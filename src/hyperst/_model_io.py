@@ -1,0 +1,121 @@
+"""Saving and loading :class:`~hyperst.model.HyperST`: JSON config + safetensors weights, never pickles.
+
+Folder layout: ``config.json`` (package version, genes, encoder name and options, module hyperparameters,
+training parameters, history) and ``model.safetensors`` (every tensor of the network, on the CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from packaging.version import Version
+
+if TYPE_CHECKING:
+    from hyperst.model import HyperST
+    from hyperst.nn.encoders import ImageEncoder
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT_VERSION = 1
+
+
+def save_model(model: HyperST, path: str | Path, *, overwrite: bool = False) -> None:
+    """Write ``model`` to the folder ``path`` atomically (a half-written folder is never left behind)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass `overwrite=True` to replace it.")
+    try:
+        encoder_config = model.encoder.config()
+    except NotImplementedError as error:
+        raise TypeError(f"Cannot save the encoder: {error}") from error
+    config = {
+        "format_version": FORMAT_VERSION,
+        "hyperst_version": version("hyperst"),
+        "genes": model.genes,
+        "encoder": {"name": model.encoder.name, "class": type(model.encoder).__qualname__, "config": encoder_config},
+        "module": model.config.to_dict(),
+        "train_params": model.train_params,
+        "is_trained": model.is_trained,
+        "history": json.loads(model.history.reset_index().to_json(orient="records")) if len(model.history) else [],
+    }
+    state = {k: v.detach().cpu().contiguous() for k, v in model.network.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    try:
+        save_file(state, staging / WEIGHTS_FILE, metadata={"hyperst_version": config["hyperst_version"]})
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        if path.exists():
+            shutil.rmtree(path)
+        staging.rename(path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def load_model(cls: type[HyperST], path: str | Path, *, encoder: ImageEncoder | None = None) -> HyperST:
+    """Rebuild a model from ``path``; raises a clear error for missing, tampered or newer-version folders."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from hyperst.nn.encoders import available_encoders
+
+    path = Path(path)
+    config = _read_config(path)
+    saved = config["encoder"]
+    if encoder is None:
+        if saved["name"] not in available_encoders():
+            raise ValueError(
+                f"The model at {path} uses a custom encoder ({saved['class']}); pass an instance with "
+                f"`HyperST.load(path, encoder=...)`."
+            )
+        encoder_arg, encoder_kwargs = saved["name"], saved["config"]
+    else:
+        encoder_arg, encoder_kwargs = encoder, None
+    model = cls(config["genes"], encoder=encoder_arg, encoder_kwargs=encoder_kwargs, **config["module"])
+    try:
+        state = load_file(path / WEIGHTS_FILE, device="cpu")
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f"Cannot read the weights in {path / WEIGHTS_FILE}: {error}. Save the model again.") from error
+    expected = model.network.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    wrong_shape = [k for k in set(expected) & set(state) if expected[k].shape != state[k].shape]
+    if missing or unexpected or wrong_shape:
+        raise ValueError(
+            f"The weights in {path} do not match the saved configuration (missing {missing[:5]}, unexpected "
+            f"{unexpected[:5]}, wrong shape {wrong_shape[:5]}); the folder was modified or is incomplete."
+        )
+    model.network.load_state_dict(state)
+    model.train_params = config["train_params"]
+    model.is_trained = bool(config["is_trained"])
+    history = pd.DataFrame(config["history"])
+    model.history = history.set_index("epoch") if "epoch" in history else history
+    return model
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    file = path / CONFIG_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"No {CONFIG_FILE} in {path}: is it a folder written by `HyperST.save`?")
+    try:
+        config = json.loads(file.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{file} is not valid JSON ({error}); the folder was modified or is incomplete.") from error
+    required = {"format_version", "hyperst_version", "genes", "encoder", "module", "train_params", "is_trained"}
+    if not isinstance(config, dict) or not required <= set(config):
+        raise ValueError(
+            f"{file} lacks the keys {sorted(required - set(config or {}))}; it was modified or is not ours."
+        )
+    saved, installed = Version(config["hyperst_version"]), Version(version("hyperst"))
+    if config["format_version"] > FORMAT_VERSION or saved.release[:2] > installed.release[:2]:
+        raise ValueError(
+            f"The model at {path} was saved with hyperst {saved}, newer than the installed {installed}. "
+            "Upgrade with `pip install -U hyperst`."
+        )
+    return config

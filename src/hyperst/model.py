@@ -1,0 +1,195 @@
+"""``HyperST``: the container-facing model: a gene panel, an image encoder and the HyperST module.
+
+It trains on spots prepared by :mod:`hyperst.data`, returns arrays, saves and loads. It never writes into a
+SpatialData object: ``hst.tl`` does that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hyperst.nn import HyperSTConfig
+from hyperst.nn.encoders import ImageEncoder, build_encoder
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from hyperst.data import SpotData
+    from hyperst.train import ImageToExpression
+
+LEVELS = ("image_spot", "image_niche", "gene_spot", "gene_niche")
+
+
+class HyperST:
+    """HyperST: predicts a gene panel's ``log2(1 + count)`` from spot and niche H&E crops.
+
+    Usually created and trained by :func:`hyperst.tl.fit`. The model holds the image encoder and the pure-torch
+    :class:`~hyperst.module.HyperSTModule`; sizes come from the data (panel, encoder width).
+
+    Parameters
+    ----------
+    genes
+        The gene panel, in output order.
+    encoder
+        Name of a built-in image encoder (``"cnn"``, ``"squidpy"``, ``"uni"``, ...) or an
+        :class:`~hyperst.nn.encoders.ImageEncoder` instance.
+    encoder_kwargs
+        Options of a named encoder (e.g. ``{"input_size": 64}``; ``{"lora_blocks": 11}`` for a foundation model).
+    seed
+        Seed of the weight initialisation (the global torch RNG is left as it was).
+    **config
+        Fields of :class:`~hyperst.nn.HyperSTConfig` (``embed_dim``, ``alignment``, ``entailment``, ...).
+    """
+
+    def __init__(
+        self,
+        genes: list[str] | tuple[str, ...],
+        *,
+        encoder: str | ImageEncoder = "cnn",
+        encoder_kwargs: dict[str, Any] | None = None,
+        seed: int = 0,
+        **config: Any,
+    ):
+        from hyperst.module import HyperSTModule
+        from hyperst.train import ImageToExpression
+
+        genes = [str(g) for g in genes]
+        if not genes:
+            raise ValueError("The gene panel is empty; select genes with `hst.pp.select_genes` or pass `genes=`.")
+        if len(set(genes)) != len(genes):
+            raise ValueError("The gene panel has duplicate names; make `var_names` unique first.")
+        self.genes = genes
+        self.config = HyperSTConfig(**config)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.encoder = build_encoder(encoder, **(encoder_kwargs or {}))
+            module = HyperSTModule(len(genes), self.encoder.out_dim, self.config)
+            self.network: ImageToExpression = ImageToExpression(self.encoder, module)
+        self.history = pd.DataFrame()
+        self.train_params: dict[str, Any] = {}
+        self.is_trained = False
+
+    @property
+    def input_size(self) -> int:
+        """Side in pixels the crops are resampled to (the encoder's input size)."""
+        return int(self.encoder.input_size)
+
+    def __repr__(self) -> str:
+        state = f"trained for {len(self.history)} epochs" if self.is_trained else "untrained"
+        return (
+            f"HyperST({len(self.genes)} genes, encoder={self.encoder.name!r}, alignment={self.config.alignment!r}, "
+            f"embed_dim={self.config.embed_dim}; {state})"
+        )
+
+    # ------------------------------------------------------------------ training
+    def train(self, spots: SpotData, train: np.ndarray, validation: np.ndarray | None = None, **kwargs: Any) -> HyperST:
+        """Train on the spots ``train`` (row positions into ``spots``), early-stopping on ``validation``.
+
+        See :func:`hyperst.model_training.train_model` for the options (``max_epochs``, ``batch_size``, ``lr``,
+        ``accelerator``, ...). Returns the model, trained, with :attr:`history` filled.
+        """
+        from hyperst.model_training import train_model
+
+        train_model(self, spots, train, validation, **kwargs)
+        return self
+
+    # ---------------------------------------------------------------- inference
+    def predict(
+        self, spots: SpotData, indices: np.ndarray | None = None, *, batch_size: int = 64, device: str = "auto"
+    ) -> dict[str, np.ndarray]:
+        """Predict the panel for the spots ``indices`` (default all) of ``spots``, streaming crops batch by batch.
+
+        Returns
+        -------
+        ``{"predicted": (n, n_genes)}`` plus the Lorentz (or, for Euclidean ablations, unit-sphere) embeddings
+        ``"image_spot"``, ``"image_niche"`` and, when ``spots`` has counts, ``"gene_spot"`` and ``"gene_niche"``,
+        each ``(n, embed_dim)`` float32.
+        """
+        outputs: dict[str, list[np.ndarray]] = {}
+        positions = []
+        indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
+        for index, batch in self._inference_batches(spots, indices, batch_size, _torch_device(device)):
+            out = self.network(batch)
+            positions.append(index)
+            outputs.setdefault("predicted", []).append(out.prediction.float().cpu().numpy())
+            for level, tensor in out.embeddings.as_dict().items():
+                outputs.setdefault(level, []).append(tensor.float().cpu().numpy())
+        order = np.argsort(np.concatenate(positions)) if positions else np.array([], dtype=int)
+        return {key: np.concatenate(chunks)[order] for key, chunks in outputs.items()}
+
+    def _inference_batches(
+        self, spots: SpotData, indices: np.ndarray, batch_size: int, device: torch.device
+    ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+        """Yield ``(positions into indices, batch)`` with spot and niche crops (and genes when measured)."""
+        from hyperst.data import iter_crops
+        from hyperst.train import BATCH_GENES, BATCH_IMAGE
+
+        self._check_panel(spots)
+        self.network.to(device).eval()
+        genes = None if spots.counts is None else [_log2p(spots.counts), _log2p(spots.niche_counts)]
+        # Stream spot and niche crops of the same spots side by side: memory stays flat in the number of spots.
+        spot_batches = iter_crops(spots, indices, kind="spot", size=self.input_size, batch_size=batch_size)
+        niche_batches = iter_crops(spots, indices, kind="niche", size=self.input_size, batch_size=batch_size)
+        with torch.no_grad():
+            for (index, spot), (index_niche, niche) in zip(spot_batches, niche_batches, strict=True):
+                if not np.array_equal(index, index_niche):
+                    raise RuntimeError("Spot and niche crops came in different orders; please report this.")
+                crops = [torch.from_numpy(c).to(device).float().div_(255.0) for c in (spot, niche)]
+                batch = dict(zip(BATCH_IMAGE, crops, strict=True))
+                if genes is not None:
+                    rows = indices[index]
+                    batch.update(
+                        {k: torch.from_numpy(g[rows]).to(device) for k, g in zip(BATCH_GENES, genes, strict=True)}
+                    )
+                yield index, batch
+
+    def _check_panel(self, spots: SpotData) -> None:
+        if spots.counts is not None and list(spots.genes) != self.genes:
+            raise ValueError(
+                "The spots carry counts for another gene panel than the model's. Prepare them with the model's "
+                "genes (`genes=model.genes`) or without counts."
+            )
+
+    # ------------------------------------------------------------------ saving
+    def save(self, path: str | Path, *, overwrite: bool = False) -> None:
+        """Save to a folder: ``config.json`` (genes, encoder, hyperparameters, version, history) and weights.
+
+        Weights are stored as safetensors; loading never unpickles code.
+        """
+        from hyperst._model_io import save_model
+
+        save_model(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | Path, *, encoder: ImageEncoder | None = None) -> HyperST:
+        """Load a model saved with :meth:`save`, on the CPU.
+
+        Parameters
+        ----------
+        path
+            The folder written by :meth:`save`.
+        encoder
+            The encoder instance, needed only for a model trained with a custom encoder class.
+        """
+        from hyperst._model_io import load_model
+
+        return load_model(cls, path, encoder=encoder)
+
+
+def _log2p(counts: np.ndarray) -> np.ndarray:
+    return np.log2(1 + np.asarray(counts, dtype=np.float32))
+
+
+def _torch_device(device: str | torch.device) -> torch.device:
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")

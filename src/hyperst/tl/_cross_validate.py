@@ -1,0 +1,121 @@
+"""``hst.tl.cross_validate``: leave-one-group-out (or k-fold by group) training and evaluation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from hyperst import metrics
+from hyperst._constants import Key
+from hyperst._logging import logger
+
+if TYPE_CHECKING:
+    from spatialdata import SpatialData
+
+
+def cross_validate(
+    sdata: SpatialData,
+    *,
+    groupby: str = Key.SECTION,
+    table_key: str = Key.TABLE,
+    n_splits: int | None = None,
+    genes: list[str] | None = None,
+    layer: str | None = None,
+    seed: int = 0,
+    **fit_kwargs: Any,
+) -> pd.DataFrame:
+    """Train on all groups but one and score the held-out one, for every group (or ``n_splits`` folds of groups).
+
+    Crops and niches are prepared once; each fold trains a fresh model with :func:`hyperst.tl.fit`'s options
+    on the training groups only (its early-stopping split is drawn from those groups too) and predicts the
+    held-out spots. When sections of one patient land on both sides, a
+    :class:`~hyperst.data.GroupLeakageWarning` says so: use ``groupby="patient"`` for patient-level estimates.
+
+    Parameters
+    ----------
+    sdata
+        SpatialData with H&E images, spots and a counts table.
+    groupby
+        Column of ``obs`` whose groups are held out (``"section"`` or ``"patient"``).
+    table_key
+        The counts table.
+    n_splits
+        ``None``: leave one group out; an integer: that many folds of whole groups.
+    genes
+        Gene panel (see :func:`hyperst.tl.fit`).
+    layer
+        Layer with raw counts; default ``X``.
+    seed
+        Seed of every fold's training (and of the fold assignment with ``n_splits``).
+    **fit_kwargs
+        Options of :func:`hyperst.tl.fit` (``encoder``, ``max_epochs``, ``embed_dim``, ...).
+
+    Returns
+    -------
+    One row per fold: the held-out group(s), spot counts, and every summary metric of
+    :func:`hyperst.tl.evaluate` on raw (``pcc_mean``, ``pcc@10``, ...) and panel-normalised values (suffix
+    ``_norm``).
+
+    Examples
+    --------
+    >>> cv = hst.tl.cross_validate(sdata, groupby="section", max_epochs=20)  # doctest: +SKIP
+    >>> cv[["held_out", "pcc_mean", "pcc_mean_norm"]]  # doctest: +SKIP
+    """
+    from hyperst.data import group_kfold, leave_one_group_out, prepare_spots
+    from hyperst.model import HyperST
+    from hyperst.model_training import frozen_features
+    from hyperst.tl._fit import _panel, lightning_device, train_on_rows
+
+    panel = _panel(sdata, table_key, genes, layer)
+    image_key = fit_kwargs.pop("image_key", None)
+    out_of_bounds = fit_kwargs.pop("out_of_bounds", "pad")
+    spots = prepare_spots(
+        sdata, table_key=table_key, genes=panel, layer=layer, image_key=image_key, out_of_bounds=out_of_bounds
+    )
+    if n_splits is None:
+        splits = leave_one_group_out(spots.obs, groupby)
+    else:
+        splits = group_kfold(spots.obs, groupby, n_splits=n_splits, seed=seed)
+    model_args, train_args = _split_kwargs(fit_kwargs)
+    device = lightning_device(
+        train_args.pop("device", "auto"), train_args.pop("accelerator", None), train_args.pop("devices", "auto")
+    )
+    validation = {
+        "validation": train_args.pop("validation", "auto"),
+        "validation_groupby": train_args.pop("validation_groupby", Key.SECTION),
+    }
+    rows, features = [], None
+    for fold, split in enumerate(splits):
+        train = split.train[spots.trainable[split.train]]
+        test = split.test[spots.trainable[split.test]]
+        logger.info(
+            "Fold %d/%d: holding out %s (%d spots).", fold + 1, len(splits), ", ".join(split.test_groups), len(test)
+        )
+        model = HyperST(panel, seed=seed, **model_args)
+        if model.encoder.frozen and features is None:  # the same crops give the same features in every fold
+            features = frozen_features(model, spots, progress=train_args.get("progress_bar", True))
+        train_on_rows(model, spots, train, seed=seed, features=features, **validation, **train_args, **device)
+        predicted = model.predict(spots, test, device="cpu" if device["accelerator"] == "cpu" else "auto")["predicted"]
+        observed = np.log2(1 + spots.counts[test])
+        rows.append(
+            {"fold": fold, "held_out": ", ".join(split.test_groups), "n_train": len(train), "n_test": len(test)}
+        )
+        rows[-1].update(_summaries(observed, predicted, panel))
+    return pd.DataFrame(rows).set_index("fold")
+
+
+def _split_kwargs(fit_kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Separate model-building options (encoder, hyperparameters) from training options."""
+    training = {
+        "max_epochs", "batch_size", "lr", "weight_decay", "patience", "progress_bar", "precision", "strategy",
+        "device", "accelerator", "devices", "validation", "validation_groupby",
+    }  # fmt: skip
+    model = {k: v for k, v in fit_kwargs.items() if k not in training}
+    return model, {k: v for k, v in fit_kwargs.items() if k in training}
+
+
+def _summaries(observed: np.ndarray, predicted: np.ndarray, genes: list[str]) -> dict[str, float]:
+    summary = metrics.score(observed, predicted, genes)[1]
+    return summary["raw"] | {f"{k}_norm": v for k, v in summary["normalised"].items()}

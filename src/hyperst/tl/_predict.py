@@ -1,0 +1,197 @@
+"""``hst.tl.predict``: predict the model's gene panel for spots of a (new) slide and write the ``hyperst`` table."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hyperst._constants import Key
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+    from spatialdata import SpatialData
+
+    from hyperst.data import SpotData
+    from hyperst.model import HyperST
+
+
+def predict(
+    sdata: SpatialData,
+    model: HyperST,
+    *,
+    table_key: str | None = Key.TABLE,
+    image_key: str | dict[str, str] | None = None,
+    spots_key: str | list[str] | None = None,
+    key_added: str = Key.OUTPUT_TABLE,
+    inplace: bool = True,
+    overwrite: bool = False,
+    layer: str | None = None,
+    batch_size: int = 64,
+    device: str = "auto",
+    spot_diameter_um: float | None = None,
+    microns_per_pixel: float | None = None,
+) -> AnnData | None:
+    """Predict ``log2(1 + count)`` of the model's genes for every spot from its spot and niche H&E crops.
+
+    Works on sections the model never saw and on images of any pixel size (crops are cut at physical size).
+    With measured counts in ``table_key`` the output also holds them (``layers["observed"]``) and the gene
+    embeddings; without a table, give the spots element(s) with ``spots_key`` (e.g. a grid made by
+    ``hst.pp.tile_tissue``) and pass ``table_key=None``.
+
+    Parameters
+    ----------
+    sdata
+        SpatialData with the H&E image(s) and the spots.
+    model
+        A trained :class:`~hyperst.HyperST`.
+    table_key
+        Table with the spots (and their counts); ``None`` to predict for ``spots_key`` without measurements.
+    image_key
+        Image for every section (str) or per spots element (dict); default: the one sharing the spots'
+        coordinate system.
+    spots_key
+        Spots element(s) to predict; default every element the table annotates.
+    key_added
+        Name of the output table.
+    inplace
+        Write the table into ``sdata``; ``False`` returns it instead.
+    overwrite
+        Replace an existing ``key_added`` table.
+    layer
+        Layer of the table with raw counts; default ``X``.
+    batch_size
+        Spots per forward pass (memory stays flat in the number of spots).
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"``.
+    spot_diameter_um
+        Spot diameter in µm where the data cannot tell (no lattice to recognise).
+    microns_per_pixel
+        Pixel size of the image in µm, overriding what the spot grid implies.
+
+    Returns
+    -------
+    ``None`` with ``inplace=True``, otherwise the table. It has one row per spot annotating the same
+    shapes element(s), ``var_names`` = the model's genes, and:
+
+    - ``layers["predicted"]`` (and ``X``): predicted ``log2(1 + count)``, float32;
+    - ``layers["observed"]``: measured ``log2(1 + count)``, when the table has counts;
+    - ``obsm["hyperst_image_spot"]``, ``obsm["hyperst_image_niche"]`` (and ``..._gene_spot``,
+      ``..._gene_niche`` with counts): Lorentz space components of the embeddings;
+    - ``obsm["spatial"]``: spot centres in full-resolution image pixels;
+    - ``uns["hyperst"]``: JSON-safe provenance (version, curvature, genes, encoder, crop sizes, training).
+    """
+    from hyperst.data import prepare_spots
+
+    if not model.is_trained:
+        raise ValueError("The model is untrained; run `hst.tl.fit` first (or load a trained model).")
+    if inplace and key_added in sdata.tables and not overwrite:
+        raise ValueError(f"Table {key_added!r} exists; pass `overwrite=True` to replace it or another `key_added`.")
+    if table_key is not None and table_key not in sdata.tables:
+        raise KeyError(
+            f"No table {table_key!r} in the SpatialData object (tables: {list(sdata.tables)}). To predict for spots "
+            "without measurements pass `table_key=None, spots_key=...`."
+        )
+    with_counts = table_key is not None and _has_model_genes(sdata.tables[table_key], model, table_key)
+    spots = prepare_spots(
+        sdata,
+        table_key=table_key,
+        genes=model.genes if with_counts else None,
+        layer=layer,
+        spots_key=spots_key,
+        image_key=image_key,
+        spot_diameter_um=spot_diameter_um,
+        microns_per_pixel=microns_per_pixel,
+        with_counts=with_counts,
+        out_of_bounds="pad",
+    )
+    outputs = model.predict(spots, batch_size=batch_size, device=device)
+    table = _output_table(sdata, table_key, spots, outputs, model)
+    if not inplace:
+        return table
+    if key_added in sdata.tables:
+        del sdata.tables[key_added]
+    sdata.tables[key_added] = table
+    return None
+
+
+def _has_model_genes(table: AnnData, model: HyperST, table_key: str) -> bool:
+    missing = [g for g in model.genes if g not in table.var_names]
+    if not missing:
+        return True
+    if len(missing) == len(model.genes):
+        return False  # no measurements of the panel: predict only
+    raise ValueError(
+        f"Table {table_key!r} lacks {len(missing)} of the model's {len(model.genes)} genes (e.g. {missing[:5]}), so "
+        "observed values cannot be paired with predictions. Rename the genes to match `model.genes`, or predict "
+        "without measurements (`table_key=None, spots_key=...`)."
+    )
+
+
+def _output_table(sdata, table_key, spots: SpotData, outputs: dict[str, np.ndarray], model: HyperST) -> AnnData:
+    import anndata as ad
+    import pandas as pd
+    from spatialdata.models import TableModel, get_table_keys
+
+    if table_key is not None:
+        _, region_key, instance_key = get_table_keys(sdata.tables[table_key])
+    else:
+        region_key, instance_key = Key.REGION, Key.INSTANCE
+    obs = spots.obs.copy()
+    obs[region_key] = pd.Categorical([s.spots_key for s in spots.sections for _ in range(s.n_spots)])
+    obs[instance_key] = np.concatenate([s.instance_ids for s in spots.sections])
+    obs.index = obs.index.astype(str)
+    predicted = outputs["predicted"].astype(np.float32)
+    table = ad.AnnData(X=predicted.copy(), obs=obs, var=pd.DataFrame(index=pd.Index(model.genes)))
+    table.layers[Key.PREDICTED] = predicted
+    if spots.counts is not None:
+        table.layers[Key.OBSERVED] = np.log2(1 + spots.counts).astype(np.float32)
+    for level in ("image_spot", "image_niche", "gene_spot", "gene_niche"):
+        if level in outputs:
+            table.obsm[f"hyperst_{level}"] = outputs[level].astype(np.float32)
+    table.obsm[Key.SPATIAL] = spots.centres_px.astype(np.float64)
+    table.uns[Key.UNS] = _provenance(spots, model, table_key)
+    regions = sorted({s.spots_key for s in spots.sections})
+    return TableModel.parse(table, region=regions, region_key=region_key, instance_key=instance_key)
+
+
+def _provenance(spots: SpotData, model: HyperST, table_key: str | None) -> dict[str, Any]:
+    module = model.network.module
+    return _json_safe(
+        {
+            "version": version("hyperst"),
+            "curvature": module.curvature,
+            "geometry": module.geometry,
+            "genes": list(model.genes),
+            "encoder": {
+                "name": model.encoder.name,
+                "config": model.encoder.config(),
+                "input_size_px": model.input_size,
+            },
+            "config": model.config.to_dict(),
+            "sections": {
+                s.spots_key: {
+                    "image_key": s.image_key,
+                    "spot_crop_um": float(s.crop_um("spot")),
+                    "niche_crop_um": float(s.crop_um("niche")),
+                    "microns_per_pixel": float(s.microns_per_pixel),
+                    "grid": s.grid,
+                }
+                for s in spots.sections
+            },
+            "source_table": table_key,
+            "training": model.train_params,
+        }
+    )
+
+
+def _json_safe(value: Any) -> Any:
+    """Make ``value`` writable to uns and JSON: numpy scalars to Python, unknown objects to str, ``None`` dropped."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
