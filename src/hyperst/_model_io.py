@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import torch
 from packaging.version import Version
 
 if TYPE_CHECKING:
@@ -46,7 +47,8 @@ def save_model(model: HyperST, path: str | Path, *, overwrite: bool = False) -> 
         "is_trained": model.is_trained,
         "history": json.loads(model.history.reset_index().to_json(orient="records")) if len(model.history) else [],
     }
-    state = {k: v.detach().cpu().contiguous() for k, v in model.network.state_dict().items()}
+    keep = set(saved_state_keys(model.network))
+    state = {k: v.detach().cpu().contiguous() for k, v in model.network.state_dict().items() if k in keep}
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
@@ -83,7 +85,8 @@ def load_model(cls: type[HyperST], path: str | Path, *, encoder: ImageEncoder | 
         state = load_file(path / WEIGHTS_FILE, device="cpu")
     except (SafetensorError, OSError) as error:
         raise ValueError(f"Cannot read the weights in {path / WEIGHTS_FILE}: {error}. Save the model again.") from error
-    expected = model.network.state_dict()
+    full = model.network.state_dict()
+    expected = {k: full[k] for k in saved_state_keys(model.network)}
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong_shape = [k for k in set(expected) & set(state) if expected[k].shape != state[k].shape]
     if missing or unexpected or wrong_shape:
@@ -91,12 +94,21 @@ def load_model(cls: type[HyperST], path: str | Path, *, encoder: ImageEncoder | 
             f"The weights in {path} do not match the saved configuration (missing {missing[:5]}, unexpected "
             f"{unexpected[:5]}, wrong shape {wrong_shape[:5]}); the folder was modified or is incomplete."
         )
-    model.network.load_state_dict(state)
+    model.network.load_state_dict(state, strict=not model.encoder.pretrained)
     model.train_params = config["train_params"]
     model.is_trained = bool(config["is_trained"])
     history = pd.DataFrame(config["history"])
     model.history = history.set_index("epoch") if "epoch" in history else history
     return model
+
+
+def saved_state_keys(network: torch.nn.Module) -> list[str]:
+    """State-dict keys a saved model stores: all, except the frozen weights of a pretrained encoder."""
+    keys = list(network.state_dict())
+    if not network.encoder.pretrained:
+        return keys
+    trainable = {f"encoder.{name}" for name, p in network.encoder.named_parameters() if p.requires_grad}
+    return [k for k in keys if not k.startswith("encoder.") or k in trainable]
 
 
 def _read_config(path: Path) -> dict[str, Any]:

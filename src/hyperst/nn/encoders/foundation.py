@@ -193,6 +193,7 @@ class FoundationEncoder(ImageEncoder):
     """
 
     name: ClassVar[str] = "foundation"
+    pretrained: ClassVar[bool] = True  # the backbone comes from the hub (or `weights`) again when loading
 
     def __init__(
         self,
