@@ -48,3 +48,11 @@ class DataKey:
     GRID_HEXAGONAL: Final = "hexagonal"  # Visium: 6 neighbours at one spacing
     GRID_SQUARE: Final = "square"  # legacy Spatial Transcriptomics: 8 neighbours in the first ring
     GRID_GENERIC: Final = "generic"  # anything else: k nearest neighbours
+
+
+# Default image encoder of `hst.tl.fit` and `HyperST`: frozen squidpy colour/texture features. On small data they
+# match a CNN trained end to end at a fraction of the cost (docs/benchmarks.md, "Default image encoder").
+DEFAULT_ENCODER: Final = "squidpy"
+
+# Suffix of the spot grid written by `hst.pp.tile_tissue`: shapes f"{image_key}_tiles".
+TILES_SUFFIX: Final = "_tiles"

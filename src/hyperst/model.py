@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from hyperst._constants import DEFAULT_ENCODER
 from hyperst.nn import HyperSTConfig
 from hyperst.nn.encoders import ImageEncoder, build_encoder
 
@@ -36,7 +37,7 @@ class HyperST:
     genes
         The gene panel, in output order.
     encoder
-        Name of a built-in image encoder (``"cnn"``, ``"squidpy"``, ``"uni"``, ...) or an
+        Name of a built-in image encoder (``"squidpy"``, ``"cnn"``, ``"uni"``, ``"features"``, ...) or an
         :class:`~hyperst.nn.encoders.ImageEncoder` instance.
     encoder_kwargs
         Options of a named encoder (e.g. ``{"input_size": 64}``; ``{"lora_blocks": 11}`` for a foundation model).
@@ -50,7 +51,7 @@ class HyperST:
         self,
         genes: list[str] | tuple[str, ...],
         *,
-        encoder: str | ImageEncoder = "cnn",
+        encoder: str | ImageEncoder = DEFAULT_ENCODER,
         encoder_kwargs: dict[str, Any] | None = None,
         seed: int = 0,
         **config: Any,
@@ -132,6 +133,9 @@ class HyperST:
         self._check_panel(spots)
         self.network.to(device).eval()
         genes = None if spots.counts is None else [_log2p(spots.counts), _log2p(spots.niche_counts)]
+        if hasattr(self.encoder, "features"):  # precomputed embeddings from the table: no crops at all
+            yield from self._feature_batches(spots, indices, batch_size, device, genes)
+            return
         # Stream spot and niche crops of the same spots side by side: memory stays flat in the number of spots.
         spot_batches = iter_crops(spots, indices, kind="spot", size=self.input_size, batch_size=batch_size)
         niche_batches = iter_crops(spots, indices, kind="niche", size=self.input_size, batch_size=batch_size)
@@ -141,6 +145,23 @@ class HyperST:
                     raise RuntimeError("Spot and niche crops came in different orders; please report this.")
                 crops = [torch.from_numpy(c).to(device).float().div_(255.0) for c in (spot, niche)]
                 batch = dict(zip(BATCH_IMAGE, crops, strict=True))
+                if genes is not None:
+                    rows = indices[index]
+                    batch.update(
+                        {k: torch.from_numpy(g[rows]).to(device) for k, g in zip(BATCH_GENES, genes, strict=True)}
+                    )
+                yield index, batch
+
+    def _feature_batches(self, spots, indices, batch_size, device, genes):
+        from hyperst.train import BATCH_FEATURES, BATCH_GENES
+
+        features = self.encoder.features(spots, indices)
+        with torch.no_grad():
+            for start in range(0, len(indices), batch_size):
+                index = np.arange(start, min(start + batch_size, len(indices)))
+                batch = {
+                    k: torch.from_numpy(f[index]).to(device) for k, f in zip(BATCH_FEATURES, features, strict=True)
+                }
                 if genes is not None:
                     rows = indices[index]
                     batch.update(

@@ -116,6 +116,9 @@ def frozen_features(model: HyperST, spots: SpotData, *, progress: bool = False) 
     """Spot and niche features of every spot from the model's frozen encoder (computed once, then cached)."""
     from hyperst.data import encode_crops
 
+    if hasattr(model.encoder, "features"):  # precomputed embeddings: read, not computed
+        return model.encoder.features(spots)
+
     logger.info("Encoding %d spot and niche crops once with the frozen %r encoder.", spots.n_spots, model.encoder.name)
     return encode_crops(spots, model.encoder, size=model.input_size, progress=progress)
 

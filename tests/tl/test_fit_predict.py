@@ -153,3 +153,13 @@ def test_fit_bad_inputs(sdata, fast_fit_kwargs):
     table.X = before
     with pytest.raises(ValueError, match="Unknown `device"):
         hst.tl.fit(sdata, max_epochs=1, device="tpu", **fast_fit_kwargs)
+
+
+def test_predict_on_tiled_tissue_without_a_table(sdata, toy_model):
+    hst.pp.tile_tissue(sdata, "S1_image")
+    tiles = sdata.shapes["S1_image_tiles"]
+    hst.tl.predict(sdata, toy_model, table_key=None, spots_key="S1_image_tiles", key_added="tiles_pred")
+    out = sdata.tables["tiles_pred"]
+    assert out.n_obs == len(tiles) and np.isfinite(out.layers["predicted"]).all()
+    assert "observed" not in out.layers
+    assert out.uns["hyperst"]["sections"]["S1_image_tiles"]["microns_per_pixel"] == pytest.approx(2.0, rel=0.01)

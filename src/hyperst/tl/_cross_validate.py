@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from hyperst import metrics
-from hyperst._constants import Key
+from hyperst._constants import DEFAULT_ENCODER, Key
 from hyperst._logging import logger
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def cross_validate(
     from hyperst.data import group_kfold, leave_one_group_out, prepare_spots
     from hyperst.model import HyperST
     from hyperst.model_training import frozen_features
-    from hyperst.tl._fit import _panel, lightning_device, train_on_rows
+    from hyperst.tl._fit import _encoder_kwargs, _panel, lightning_device, train_on_rows
 
     panel = _panel(sdata, table_key, genes, layer)
     image_key = fit_kwargs.pop("image_key", None)
@@ -79,6 +79,10 @@ def cross_validate(
     else:
         splits = group_kfold(spots.obs, groupby, n_splits=n_splits, seed=seed)
     model_args, train_args = _split_kwargs(fit_kwargs)
+    model_args.setdefault("encoder", DEFAULT_ENCODER)
+    model_args["encoder_kwargs"] = _encoder_kwargs(
+        sdata, model_args["encoder"], model_args.get("encoder_kwargs"), table_key
+    )
     device = lightning_device(
         train_args.pop("device", "auto"), train_args.pop("accelerator", None), train_args.pop("devices", "auto")
     )

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hyperst._constants import Key
+from hyperst._constants import DEFAULT_ENCODER, Key
 from hyperst._logging import logger
 
 if TYPE_CHECKING:
@@ -14,8 +14,6 @@ if TYPE_CHECKING:
 
     from hyperst.data import SpotData
     from hyperst.model import HyperST
-
-DEFAULT_ENCODER = "squidpy"  # see docs/benchmarks.md: as good as the CNN on small data, no training
 
 
 def fit(
@@ -58,7 +56,9 @@ def fit(
     encoder
         Image encoder: ``"squidpy"`` (default: frozen colour and texture features, computed once), ``"cnn"``
         (trained end to end; wants more spots and epochs), a foundation model name (``"uni"``, ``"uni2-h"``,
-        ``"hoptimus0"``; GPU advised) or an :class:`~hyperst.nn.encoders.ImageEncoder` instance.
+        ``"hoptimus0"``; GPU advised), ``"features"`` (embeddings already in ``obsm``: pass
+        ``encoder_kwargs={"spot_key": ..., "niche_key": ...}``) or an :class:`~hyperst.nn.encoders.ImageEncoder`
+        instance.
     max_epochs
         Upper bound of training epochs (early stopping usually ends sooner).
     batch_size
@@ -118,6 +118,7 @@ def fit(
     spots = prepare_spots(
         sdata, table_key=table_key, genes=panel, layer=layer, image_key=image_key, out_of_bounds=out_of_bounds
     )
+    encoder_kwargs = _encoder_kwargs(sdata, encoder, encoder_kwargs, table_key)
     model = HyperST(panel, encoder=encoder, encoder_kwargs=encoder_kwargs, seed=seed, **model_kwargs)
     train_on_rows(
         model,
@@ -164,6 +165,21 @@ def lightning_device(device: str, accelerator: str | None, devices: Any) -> dict
     if index:
         return {"accelerator": names[kind], "devices": [int(index)]}
     return {"accelerator": names[kind], "devices": 1 if devices == "auto" else devices}
+
+
+def _encoder_kwargs(sdata: SpatialData, encoder: Any, kwargs: dict | None, table_key: str) -> dict[str, Any]:
+    """Complete the options of the ``"features"`` encoder with what the table says (its width, its table)."""
+    kwargs = dict(kwargs or {})
+    if encoder != "features":
+        return kwargs
+    if "spot_key" not in kwargs:
+        raise ValueError('encoder="features" reads embeddings from obsm: pass `encoder_kwargs={"spot_key": ...}`.')
+    kwargs.setdefault("table_key", table_key)
+    obsm = sdata.tables[kwargs["table_key"]].obsm
+    if kwargs["spot_key"] not in obsm:
+        raise KeyError(f"No obsm[{kwargs['spot_key']!r}] in table {kwargs['table_key']!r} (obsm: {list(obsm)}).")
+    kwargs.setdefault("out_dim", int(obsm[kwargs["spot_key"]].shape[1]))
+    return kwargs
 
 
 def _panel(sdata: SpatialData, table_key: str, genes: list[str] | None, layer: str | None) -> list[str]:

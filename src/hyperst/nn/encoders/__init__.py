@@ -15,6 +15,7 @@ from hyperst.nn.encoders.base import ImageEncoder
 # registry key -> "module:Class"; foundation models share one class, parameterised by `model=`.
 _ENCODERS: dict[str, str] = {
     "cnn": "hyperst.nn.encoders.cnn:CNNEncoder",
+    "features": "hyperst.nn.encoders.precomputed:PrecomputedFeatures",
     "squidpy": "hyperst.nn.encoders.squidpy_features:SquidpyEncoder",
 }
 _FOUNDATION = "hyperst.nn.encoders.foundation:FoundationEncoder"
