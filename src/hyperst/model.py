@@ -114,12 +114,13 @@ class HyperST:
         outputs: dict[str, list[np.ndarray]] = {}
         positions = []
         indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
-        for index, batch in self._inference_batches(spots, indices, batch_size, _torch_device(device)):
-            out = self.network(batch)
-            positions.append(index)
-            outputs.setdefault("predicted", []).append(out.prediction.float().cpu().numpy())
-            for level, tensor in out.embeddings.as_dict().items():
-                outputs.setdefault(level, []).append(tensor.float().cpu().numpy())
+        with torch.inference_mode():  # here, not in the generators: a generator's context does not cover the caller
+            for index, batch in self._inference_batches(spots, indices, batch_size, _torch_device(device)):
+                out = self.network(batch)
+                positions.append(index)
+                outputs.setdefault("predicted", []).append(out.prediction.float().cpu().numpy())
+                for level, tensor in out.embeddings.as_dict().items():
+                    outputs.setdefault(level, []).append(tensor.float().cpu().numpy())
         order = np.argsort(np.concatenate(positions)) if positions else np.array([], dtype=int)
         return {key: np.concatenate(chunks)[order] for key, chunks in outputs.items()}
 
@@ -128,7 +129,7 @@ class HyperST:
     ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
         """Yield ``(positions into indices, batch)`` with spot and niche crops (and genes when measured)."""
         from hyperst.data import iter_crops
-        from hyperst.train import BATCH_GENES, BATCH_IMAGE
+        from hyperst.train import BATCH_IMAGE
 
         self._check_panel(spots)
         self.network.to(device).eval()
@@ -139,35 +140,20 @@ class HyperST:
         # Stream spot and niche crops of the same spots side by side: memory stays flat in the number of spots.
         spot_batches = iter_crops(spots, indices, kind="spot", size=self.input_size, batch_size=batch_size)
         niche_batches = iter_crops(spots, indices, kind="niche", size=self.input_size, batch_size=batch_size)
-        with torch.no_grad():
-            for (index, spot), (index_niche, niche) in zip(spot_batches, niche_batches, strict=True):
-                if not np.array_equal(index, index_niche):
-                    raise RuntimeError("Spot and niche crops came in different orders; please report this.")
-                crops = [torch.from_numpy(c).to(device).float().div_(255.0) for c in (spot, niche)]
-                batch = dict(zip(BATCH_IMAGE, crops, strict=True))
-                if genes is not None:
-                    rows = indices[index]
-                    batch.update(
-                        {k: torch.from_numpy(g[rows]).to(device) for k, g in zip(BATCH_GENES, genes, strict=True)}
-                    )
-                yield index, batch
+        for (index, spot), (index_niche, niche) in zip(spot_batches, niche_batches, strict=True):
+            if not np.array_equal(index, index_niche):
+                raise RuntimeError("Spot and niche crops came in different orders; please report this.")
+            crops = [torch.from_numpy(c).to(device).float().div_(255.0) for c in (spot, niche)]
+            yield index, _with_genes(dict(zip(BATCH_IMAGE, crops, strict=True)), genes, indices[index], device)
 
     def _feature_batches(self, spots, indices, batch_size, device, genes):
-        from hyperst.train import BATCH_FEATURES, BATCH_GENES
+        from hyperst.train import BATCH_FEATURES
 
         features = self.encoder.features(spots, indices)
-        with torch.no_grad():
-            for start in range(0, len(indices), batch_size):
-                index = np.arange(start, min(start + batch_size, len(indices)))
-                batch = {
-                    k: torch.from_numpy(f[index]).to(device) for k, f in zip(BATCH_FEATURES, features, strict=True)
-                }
-                if genes is not None:
-                    rows = indices[index]
-                    batch.update(
-                        {k: torch.from_numpy(g[rows]).to(device) for k, g in zip(BATCH_GENES, genes, strict=True)}
-                    )
-                yield index, batch
+        for start in range(0, len(indices), batch_size):
+            index = np.arange(start, min(start + batch_size, len(indices)))
+            batch = {k: torch.from_numpy(f[index]).to(device) for k, f in zip(BATCH_FEATURES, features, strict=True)}
+            yield index, _with_genes(batch, genes, indices[index], device)
 
     def _check_panel(self, spots: SpotData) -> None:
         if spots.counts is not None and list(spots.genes) != self.genes:
@@ -204,6 +190,15 @@ class HyperST:
 
 def _log2p(counts: np.ndarray) -> np.ndarray:
     return np.log2(1 + np.asarray(counts, dtype=np.float32))
+
+
+def _with_genes(batch: dict, genes: list[np.ndarray] | None, rows: np.ndarray, device: torch.device) -> dict:
+    """Add the spots' and niches' ``log2(1 + count)`` of ``rows`` to a batch when the spots were measured."""
+    from hyperst.train import BATCH_GENES
+
+    if genes is not None:
+        batch.update({k: torch.from_numpy(g[rows]).to(device) for k, g in zip(BATCH_GENES, genes, strict=True)})
+    return batch
 
 
 def _torch_device(device: str | torch.device) -> torch.device:
