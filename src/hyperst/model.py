@@ -101,9 +101,18 @@ class HyperST:
 
     # ---------------------------------------------------------------- inference
     def predict(
-        self, spots: SpotData, indices: np.ndarray | None = None, *, batch_size: int = 64, device: str = "auto"
+        self,
+        spots: SpotData,
+        indices: np.ndarray | None = None,
+        *,
+        batch_size: int = 64,
+        device: str = "auto",
+        features: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
         """Predict the panel for the spots ``indices`` (default all) of ``spots``, streaming crops batch by batch.
+
+        ``features`` passes the frozen encoder's spot and niche features of every spot of ``spots`` when they were
+        computed already (e.g. for training), so crops are not encoded again.
 
         Returns
         -------
@@ -115,7 +124,8 @@ class HyperST:
         positions = []
         indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
         with torch.inference_mode():  # here, not in the generators: a generator's context does not cover the caller
-            for index, batch in self._inference_batches(spots, indices, batch_size, _torch_device(device)):
+            batches = self._inference_batches(spots, indices, batch_size, _torch_device(device), features)
+            for index, batch in batches:
                 out = self.network(batch)
                 positions.append(index)
                 outputs.setdefault("predicted", []).append(out.prediction.float().cpu().numpy())
@@ -125,7 +135,7 @@ class HyperST:
         return {key: np.concatenate(chunks)[order] for key, chunks in outputs.items()}
 
     def _inference_batches(
-        self, spots: SpotData, indices: np.ndarray, batch_size: int, device: torch.device
+        self, spots: SpotData, indices: np.ndarray, batch_size: int, device: torch.device, features=None
     ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
         """Yield ``(positions into indices, batch)`` with spot and niche crops (and genes when measured)."""
         from hyperst.data import iter_crops
@@ -134,8 +144,12 @@ class HyperST:
         self._check_panel(spots)
         self.network.to(device).eval()
         genes = None if spots.counts is None else [_log2p(spots.counts), _log2p(spots.niche_counts)]
-        if hasattr(self.encoder, "features"):  # precomputed embeddings from the table: no crops at all
-            yield from self._feature_batches(spots, indices, batch_size, device, genes)
+        if features is not None and not self.encoder.frozen:
+            raise ValueError("`features` apply to frozen encoders only; this encoder is trained with the model.")
+        if features is None and hasattr(self.encoder, "features"):  # embeddings from the table: no crops at all
+            features = self.encoder.features(spots)
+        if features is not None:
+            yield from self._feature_batches(features, indices, batch_size, device, genes)
             return
         # Stream spot and niche crops of the same spots side by side: memory stays flat in the number of spots.
         spot_batches = iter_crops(spots, indices, kind="spot", size=self.input_size, batch_size=batch_size)
@@ -146,13 +160,13 @@ class HyperST:
             crops = [torch.from_numpy(c).to(device).float().div_(255.0) for c in (spot, niche)]
             yield index, _with_genes(dict(zip(BATCH_IMAGE, crops, strict=True)), genes, indices[index], device)
 
-    def _feature_batches(self, spots, indices, batch_size, device, genes):
+    def _feature_batches(self, features, indices, batch_size, device, genes):
         from hyperst.train import BATCH_FEATURES
 
-        features = self.encoder.features(spots, indices)
         for start in range(0, len(indices), batch_size):
             index = np.arange(start, min(start + batch_size, len(indices)))
-            batch = {k: torch.from_numpy(f[index]).to(device) for k, f in zip(BATCH_FEATURES, features, strict=True)}
+            rows = indices[index]
+            batch = {k: torch.from_numpy(f[rows]).to(device) for k, f in zip(BATCH_FEATURES, features, strict=True)}
             yield index, _with_genes(batch, genes, indices[index], device)
 
     def _check_panel(self, spots: SpotData) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -44,6 +45,7 @@ def test_ddp_on_two_cpu_processes_gives_a_model(tmp_path):
         text=True,
         timeout=600,
         cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},  # two processes on two cores: one thread each
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "distributed_backend=gloo" in result.stderr + result.stdout or "gloo" in result.stderr

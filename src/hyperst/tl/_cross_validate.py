@@ -101,7 +101,8 @@ def cross_validate(
         if model.encoder.frozen and features is None:  # the same crops give the same features in every fold
             features = frozen_features(model, spots, progress=train_args.get("progress_bar", True))
         train_on_rows(model, spots, train, seed=seed, features=features, **validation, **train_args, **device)
-        predicted = model.predict(spots, test, device="cpu" if device["accelerator"] == "cpu" else "auto")["predicted"]
+        where = "cpu" if device["accelerator"] == "cpu" else "auto"
+        predicted = model.predict(spots, test, device=where, features=features)["predicted"]
         observed = np.log2(1 + spots.counts[test])
         rows.append(
             {"fold": fold, "held_out": ", ".join(split.test_groups), "n_train": len(train), "n_test": len(test)}
