@@ -141,7 +141,7 @@ class HyperST:
         from hyperst.data import iter_crops
         from hyperst.train import BATCH_IMAGE
 
-        self._check_panel(spots)
+        self.check_panel(spots)
         self.network.to(device).eval()
         genes = None if spots.counts is None else [_log2p(spots.counts), _log2p(spots.niche_counts)]
         if features is not None and not self.encoder.frozen:
@@ -169,7 +169,8 @@ class HyperST:
             batch = {k: torch.from_numpy(f[rows]).to(device) for k, f in zip(BATCH_FEATURES, features, strict=True)}
             yield index, _with_genes(batch, genes, indices[index], device)
 
-    def _check_panel(self, spots: SpotData) -> None:
+    def check_panel(self, spots: SpotData) -> None:
+        """Raise when ``spots`` carry counts for another gene panel than the model's."""
         if spots.counts is not None and list(spots.genes) != self.genes:
             raise ValueError(
                 "The spots carry counts for another gene panel than the model's. Prepare them with the model's "

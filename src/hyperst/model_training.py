@@ -57,8 +57,7 @@ def train_model(
             f"Training needs at least 2 spots per batch (contrastive terms compare spots in a batch); got "
             f"{len(train)} training spots and batch_size={batch_size}."
         )
-    if list(spots.genes) != model.genes:
-        raise ValueError("`spots` were prepared for another gene panel than the model's; use `genes=model.genes`.")
+    model.check_panel(spots)
 
     size = model.input_size
     with torch.random.fork_rng(devices=[]):

@@ -183,18 +183,13 @@ def _encoder_kwargs(sdata: SpatialData, encoder: Any, kwargs: dict | None, table
 
 
 def _panel(sdata: SpatialData, table_key: str, genes: list[str] | None, layer: str | None) -> list[str]:
+    """Return the requested genes, else ``var["hyperst_gene"]``, else 200 HMHVG genes selected on the fly."""
+    from hyperst.data._table import get_table, resolve_genes
     from hyperst.pp import select_genes
 
-    if genes is not None:
-        return list(genes)
-    if table_key not in sdata.tables:
-        raise KeyError(f"No table {table_key!r} in the SpatialData object (tables: {list(sdata.tables)}).")
-    table = sdata.tables[table_key]
-    if Key.GENE_SELECTED in table.var:
-        selected = table.var_names[table.var[Key.GENE_SELECTED].astype(bool).to_numpy()].tolist()
-        if not selected:
-            raise ValueError(f"`var[{Key.GENE_SELECTED!r}]` selects no gene; run `hst.pp.select_genes` again.")
-        return selected
+    table = get_table(sdata, table_key)
+    if genes is not None or Key.GENE_SELECTED in table.var:
+        return resolve_genes(table, genes, table_key)
     n_genes = min(200, table.n_vars)
     logger.info("No gene panel given: selecting %d genes (HMHVG); run `hst.pp.select_genes` to choose.", n_genes)
     return select_genes(sdata, n_genes, table_key=table_key, layer=layer, inplace=False)
