@@ -29,6 +29,44 @@ def toy_sdata():
     return hst.datasets.toy(n_sections=2, n_spots=120, n_genes=30, seed=0)
 
 
+# Tiny but complete: every stream, loss term and the hyperbolic geometry, at CPU-test speed.
+FAST = {
+    "encoder": "cnn",
+    "encoder_kwargs": {"input_size": 32, "n_blocks": 3, "width": 8},
+    "embed_dim": 32,
+    "batch_size": 32,
+    "lr": 3e-3,
+    "progress_bar": False,
+}
+
+
+@pytest.fixture(scope="session")
+def fast_fit_kwargs():
+    """Options of ``hst.tl.fit`` for a tiny model (a fresh copy per test)."""
+    return dict(FAST)
+
+
+@pytest.fixture(scope="session")
+def toy_model(toy_sdata):
+    """A tiny model trained once on ``toy_sdata`` (3 epochs); tests must not modify it."""
+    import hyperst as hst
+
+    return hst.tl.fit(toy_sdata, max_epochs=3, **FAST)
+
+
+@pytest.fixture(scope="session")
+def predicted_sdata(toy_sdata, toy_model):
+    """A copy of ``toy_sdata`` with the ``hyperst`` table of ``toy_model`` (evaluated); tests must not modify it."""
+    import spatialdata
+
+    import hyperst as hst
+
+    sdata = spatialdata.deepcopy(toy_sdata)
+    hst.tl.predict(sdata, toy_model)
+    hst.tl.evaluate(sdata, groupby="section")
+    return sdata
+
+
 @pytest.fixture(scope="session")
 def her2st_dir() -> Path:
     """Folder of the shared her2st sections; skips the test where it is absent."""
