@@ -22,7 +22,7 @@ RESIDUAL_CMAP = "RdBu_r"
 
 
 def new_axes(ax: Axes | None, figsize: tuple[float, float] | None) -> tuple[Figure, Axes]:
-    """The caller's ``ax`` and its figure, or a new figure with one axes of ``figsize``."""
+    """Return the caller's ``ax`` and its figure, or a new figure with one axes of ``figsize``."""
     import matplotlib.pyplot as plt
 
     if ax is not None:
