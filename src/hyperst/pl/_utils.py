@@ -31,7 +31,9 @@ def new_axes(ax: Axes | None, figsize: tuple[float, float] | None) -> tuple[Figu
     return fig, ax
 
 
-def finish(fig: Figure, *, show: bool | None, save: str | Path | None, return_fig: bool, own_figure: bool) -> Figure | None:
+def finish(
+    fig: Figure, *, show: bool | None, save: str | Path | None, return_fig: bool, own_figure: bool
+) -> Figure | None:
     """Save, show and return a finished figure as every ``hst.pl`` function does.
 
     Parameters

@@ -1,0 +1,195 @@
+"""``hst.pl.spatial_genes``: observed | predicted | residual expression of genes on the H&E image."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hyperst._constants import Key
+from hyperst._docs import doc_params, doc_show_save_ax, doc_table_key_output
+from hyperst.pl._spatial_view import RESIDUAL, SpotView, build_view, resolve_genes, resolve_regions
+from hyperst.pl._utils import EXPRESSION_CMAP, RESIDUAL_CMAP, finish, new_axes
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+    from spatialdata import SpatialData
+
+PANELS = (Key.OBSERVED, Key.PREDICTED, RESIDUAL)
+_SCALE = "log2(1 + count)"
+
+
+@doc_params(show_save_ax=doc_show_save_ax, table_key=doc_table_key_output)
+def spatial_genes(
+    sdata: SpatialData,
+    genes: str | Sequence[str],
+    *,
+    table_key: str = Key.OUTPUT_TABLE,
+    sections: str | Sequence[str] | None = None,
+    panels: str | Sequence[str] | None = None,
+    figsize: tuple[float, float] | None = None,
+    ax: Axes | None = None,
+    show: bool | None = None,
+    save: str | Path | None = None,
+    return_fig: bool = False,
+) -> Figure | None:
+    """Observed, predicted and residual expression of genes, drawn as spots over the H&E image.
+
+    One row per gene and section, one column per panel: ``observed`` | ``predicted`` | ``residual``
+    (observed - predicted). Observed and predicted values of a gene share one colour scale (``viridis``) across
+    all its panels and the sections shown, so colours compare directly; the residual uses a diverging map
+    (``RdBu_r``) centred at 0 with symmetric limits, also shared per gene. Values are ``log2(1 + count)``, as
+    predicted by :func:`hyperst.tl.predict`. The predicted panel's title gives the gene's Pearson r: the one of
+    :func:`hyperst.tl.evaluate` (over all measured spots of the table) when the table was evaluated, else the
+    one of the spots shown in that row. Predictions of H&E-only slides (no ``observed`` layer) show the predicted
+    column only. Images (cropped lazily to the spots) and spots are drawn by spatialdata-plot; ``sdata`` is not
+    modified. ``ax`` is accepted only for a single panel (one gene, one section, one entry in ``panels``).
+
+    Parameters
+    ----------
+    sdata
+        SpatialData with the H&E image(s), the spots and the table written by :func:`hyperst.tl.predict`.
+    genes
+        Gene(s) of the model's panel to show, one row (per section) each.
+    {table_key}
+    sections
+        Section(s) to show, by ``obs["section"]`` value or spots element name; default every section the table
+        covers.
+    panels
+        Columns to draw, any of ``"observed"``, ``"predicted"``, ``"residual"``; default all of them that the
+        table supports (``"predicted"`` only without measured counts).
+    figsize
+        Size of the whole figure in inches; default about 3.6 x 3.3 per panel.
+    {show_save_ax}
+
+    Returns
+    -------
+    The figure with ``return_fig=True``, else ``None``.
+
+    Examples
+    --------
+    >>> hst.tl.predict(sdata, model)  # doctest: +SKIP
+    >>> hst.tl.evaluate(sdata)  # doctest: +SKIP
+    >>> hst.pl.spatial_genes(sdata, ["ERBB2", "CD74"], sections="C2")  # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+
+    table = _output_table(sdata, table_key)
+    genes = resolve_genes(table, genes, table_key)
+    regions = resolve_regions(sdata, table, sections, table_key)
+    measured = Key.OBSERVED in table.layers
+    panels = _resolve_panels(panels, measured, table_key)
+    view = build_view(sdata, table, genes, regions, with_observed=measured)
+
+    rows = [(gene, region) for gene in genes for region in regions]
+    if ax is not None and len(rows) * len(panels) != 1:
+        raise ValueError(
+            f"`ax=` takes a single panel, but this plot has {len(rows)} row(s) x {len(panels)} panel(s). Pass one "
+            "gene, one section and one entry in `panels`, or leave `ax=None` for a new figure."
+        )
+    if ax is None:
+        size = figsize or (3.6 * len(panels) + 0.8, 3.3 * len(rows))
+        fig, grid = plt.subplots(len(rows), len(panels), figsize=size, squeeze=False, layout="constrained")
+    else:
+        fig, ax = new_axes(ax, None)
+        grid = np.array([[ax]])
+
+    norms = {gene: _norms(view, gene) for gene in genes}
+    for row, (gene, region) in enumerate(rows):
+        r = view.pearson(gene, region)
+        for column, panel in enumerate(panels):
+            norm = norms[gene][panel]
+            _draw(view, region, gene, panel, norm, grid[row, column], _title(gene, view.section(region), panel, r))
+        for group in _colour_groups(panels):
+            cmap = RESIDUAL_CMAP if group == [RESIDUAL] else EXPRESSION_CMAP
+            bar = fig.colorbar(
+                ScalarMappable(norms[gene][group[0]], cmap), ax=[grid[row, panels.index(p)] for p in group]
+            )
+            bar.set_label(f"observed - predicted, {_SCALE}" if group == [RESIDUAL] else _SCALE)
+    return finish(fig, show=show, save=save, return_fig=return_fig, own_figure=ax is None)
+
+
+def _output_table(sdata: SpatialData, table_key: str):
+    if table_key not in sdata.tables:
+        raise KeyError(
+            f"No table {table_key!r} in the SpatialData object (tables: {list(sdata.tables)}). Run "
+            "`hst.tl.predict(sdata, model)` first, or pass the `table_key` it wrote (its `key_added`)."
+        )
+    table = sdata.tables[table_key]
+    if Key.PREDICTED not in table.layers:
+        raise KeyError(
+            f"Table {table_key!r} has no layers[{Key.PREDICTED!r}]; pass the table written by `hst.tl.predict`."
+        )
+    return table
+
+
+def _resolve_panels(panels: str | Sequence[str] | None, measured: bool, table_key: str) -> list[str]:
+    if panels is None:
+        return list(PANELS) if measured else [Key.PREDICTED]
+    panels = [panels] if isinstance(panels, str) else list(panels)
+    unknown = [p for p in panels if p not in PANELS]
+    if unknown or not panels or len(set(panels)) != len(panels):
+        raise ValueError(f"`panels={panels!r}`: give distinct entries among {list(PANELS)}.")
+    if not measured and panels != [Key.PREDICTED]:
+        raise ValueError(
+            f"Table {table_key!r} has no layers[{Key.OBSERVED!r}] (an H&E-only prediction), so only the "
+            f"'predicted' panel exists; pass `panels='predicted'` or leave `panels=None`."
+        )
+    return [p for p in PANELS if p in panels]  # fixed order: observed | predicted | residual
+
+
+def _norms(view: SpotView, gene: str) -> dict[str, Normalize]:
+    """One colour scale per gene: observed and predicted share limits; the residual's are symmetric about 0."""
+    from matplotlib.colors import Normalize
+
+    expression = view.values(gene, Key.PREDICTED)
+    if view.with_observed:
+        expression = np.concatenate([expression, view.values(gene, Key.OBSERVED)])
+    expression = expression[np.isfinite(expression)]
+    low, high = (float(expression.min()), float(expression.max())) if expression.size else (0.0, 1.0)
+    norms = {Key.OBSERVED: Normalize(low, high), Key.PREDICTED: Normalize(low, high)}
+    if view.with_observed:
+        residual = np.abs(view.values(gene, RESIDUAL))
+        limit = float(np.nanmax(residual)) if np.isfinite(residual).any() else 0.0
+        limit = limit if limit > 0 else 1.0
+        norms[RESIDUAL] = Normalize(-limit, limit)
+    return norms
+
+
+def _colour_groups(panels: list[str]) -> list[list[str]]:
+    expression = [p for p in panels if p != RESIDUAL]
+    return [group for group in (expression, [RESIDUAL] if RESIDUAL in panels else []) if group]
+
+
+def _title(gene: str, section: str, panel: str, r: float | None) -> str:
+    if panel == Key.OBSERVED:
+        return f"{gene} observed ({section})"
+    if panel == RESIDUAL:
+        return f"{gene} residual ({section})"
+    correlation = "" if r is None else (", r = n/a" if not np.isfinite(r) else f", r = {r:.2f}")
+    return f"{gene} predicted ({section}){correlation}"
+
+
+def _draw(view: SpotView, region: str, gene: str, panel: str, norm: Normalize, ax: Axes, title: str) -> None:
+    import spatialdata_plot  # noqa: F401  (registers the `.pl` accessor)
+
+    cmap = RESIDUAL_CMAP if panel == RESIDUAL else EXPRESSION_CMAP
+    # spatialdata-plot renders the image (any scale, multiscale aware) and the spots coloured from the table
+    # layer; colour bars are drawn per row by `spatial_genes`, shared across the panels of one gene.
+    (
+        view.views[region]
+        .pl.render_images(view.image_key(region))
+        .pl.render_shapes(
+            region, color=gene, table_name=view.table_name, table_layer=panel, cmap=cmap, norm=norm, colorbar=False
+        )
+        .pl.show(ax=ax, coordinate_systems=view.coordinate_system(region), title=title, colorbar=False, show=False)
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
