@@ -12,8 +12,6 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import spatialdata_plot  # noqa: F401  (registers the .pl accessor)
 
 import hyperst as hst
 
@@ -44,26 +42,9 @@ def main(out: Path, seed: int, max_epochs: int) -> dict:
 
 
 def _figure(sdata, path: Path) -> None:
-    """Observed and predicted expression of the best-predicted gene over the held-out section's H&E."""
-    table = sdata.tables["hyperst"]
-    gene = table.var["pearson"].idxmax()
-    limits = {
-        "vmin": float(table[:, gene].layers["observed"].min()),
-        "vmax": float(table[:, gene].layers["observed"].max()),
-    }
-    fig, axes = plt.subplots(1, 3, figsize=(18, 5.5), layout="constrained")
-    sdata.pl.render_images("S3_image").pl.show(coordinate_systems="S3", ax=axes[0], title="H&E (held-out section)")
-    for ax, layer in zip(axes[1:], ("observed", "predicted"), strict=True):
-        table.X = table.layers[layer]  # spatialdata-plot colours by X; X holds the predictions again below
-        (
-            sdata.pl.render_images("S3_image")
-            .pl.render_shapes("S3_spots", color=gene, table_name="hyperst", norm=matplotlib.colors.Normalize(**limits))
-            .pl.show(coordinate_systems="S3", ax=ax, title=f"{gene}, {layer} log2(1 + count)")
-        )
-    table.X = table.layers["predicted"].copy()
-    fig.suptitle(f"HyperST on an unseen section: r = {table.var.loc[gene, 'pearson']:.2f} for {gene}")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    """Observed | predicted | residual of the best-predicted gene over the held-out section's H&E."""
+    per_gene = sdata.tables["hyperst"].var["pearson"]
+    hst.pl.spatial_genes(sdata, [per_gene.idxmax()], save=path, show=False)
 
 
 if __name__ == "__main__":
