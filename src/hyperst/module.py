@@ -79,7 +79,7 @@ class HyperSTModule(nn.Module):
     image_dim
         Width of the image features given for the spot and niche crops.
     config
-        Hyperparameters; defaults to :class:`HyperSTConfig()`.
+        Hyperparameters; defaults to ``HyperSTConfig()`` (:class:`~hyperst.nn.HyperSTConfig`).
 
     Notes
     -----

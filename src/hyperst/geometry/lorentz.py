@@ -199,7 +199,7 @@ def exp_map0(v: Tensor, curv: Curvature, *, eps: float = 1e-8) -> Tensor:
 
 @full_precision
 def log_map0(x: Tensor, curv: Curvature, *, eps: float = 1e-8) -> Tensor:
-    """Logarithmic map at the origin (inverse of :func:`exp_map0`).
+    """Logarithmic map at the origin (inverse of :func:`~hyperst.geometry.exp_map0`).
 
     ``v = arccosh(sqrt(1 + curv ||x||^2)) x / (sqrt(curv) ||x||)``, computed as the identical
     ``arcsinh(sqrt(curv) ||x||) x / (sqrt(curv) ||x||)``: arcsinh needs no clamp of its argument and does not
@@ -297,7 +297,7 @@ def to_poincare(x: Tensor, curv: Curvature) -> Tensor:
     Returns
     -------
     Tensor of shape ``(..., D)`` with norms below 1 (the origin maps to 0; rounding may reach 1 only for
-    ``sqrt(curv) ||x||`` beyond about ``1 / eps`` of the dtype, i.e. past what :func:`exp_map0` produces).
+    ``sqrt(curv) ||x||`` beyond about ``1 / eps`` of the dtype, i.e. past what :func:`~hyperst.geometry.exp_map0` produces).
     """
     rc = curv**0.5
     return rc * x / (1 + rc * time_of(x, curv, keepdim=True))

@@ -41,7 +41,7 @@ def info_nce(logits: Tensor) -> Tensor:
 
 
 class HierarchicalContrastiveLoss(nn.Module):
-    """Mean of the InfoNCE terms of :data:`HCA_PAIRS` with logits ``similarity(query, key) / tau``.
+    """Mean of the InfoNCE terms of :data:`~hyperst.nn.HCA_PAIRS` with logits ``similarity(query, key) / tau``.
 
     The inverse temperature is learnable: ``log(1 / tau)`` starts at ``log(1 / temperature_init)`` and is
     clamped so that ``1 / tau <= max_inverse_temperature`` (in place at each training forward, as in MERU).

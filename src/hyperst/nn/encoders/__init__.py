@@ -25,7 +25,7 @@ __all__ = ["FOUNDATION_MODELS", "ImageEncoder", "available_encoders", "build_enc
 
 
 def available_encoders() -> list[str]:
-    """Names accepted by :func:`build_encoder`."""
+    """Names accepted by :func:`~hyperst.nn.encoders.build_encoder`."""
     return [*_ENCODERS, *FOUNDATION_MODELS]
 
 
