@@ -72,3 +72,14 @@ def test_import_is_light():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "", f"`import hyperst` imported {result.stdout.strip()}"
+
+
+def test_every_public_name_has_an_api_page():
+    from pathlib import Path
+
+    api = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    listed = {line.strip() for line in api.splitlines()}
+    names = [f"{namespace}.{name}" for namespace in NAMESPACES for name in getattr(hst, namespace).__all__]
+    names += [name for name in hst.__all__ if name not in {"__version__", *NAMESPACES}]
+    missing = [name for name in names if name not in listed]
+    assert not missing, f"public names without an entry in docs/api.md: {missing}"
