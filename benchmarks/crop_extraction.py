@@ -23,50 +23,15 @@ import sys
 import time
 import tracemalloc
 
-import numpy as np
+from _synthetic import CHUNK, slide_sdata
 
-CHUNK = 1024
 MICRONS_PER_PIXEL = 0.5
 
 
-def _lazy_slide(side: int):
-    """A (3, side, side) uint8 dask array whose chunks are generated on access (texture copied per chunk)."""
-    import dask.array as da
-
-    texture = np.random.default_rng(0).integers(0, 256, (3, CHUNK, CHUNK), dtype=np.uint8)
-
-    def block(block_info=None):
-        (_, _), (y0, y1), (x0, x1) = block_info[None]["array-location"]
-        return texture[:, : y1 - y0, : x1 - x0].copy()  # a fresh chunk, as a zarr/tiff read would allocate
-
-    chunks = ((3,), _chunks(side), _chunks(side))
-    return da.map_blocks(block, dtype=np.uint8, chunks=chunks)
-
-
-def _chunks(side: int) -> tuple[int, ...]:
-    return (CHUNK,) * (side // CHUNK) + ((side % CHUNK,) if side % CHUNK else ())
-
-
-def _spots(side: int, n_spots: int) -> np.ndarray:
-    """Centres of a square patch of a hexagonal grid (100 µm spacing), centred on the slide, in pixels."""
-    spacing = 100.0 / MICRONS_PER_PIXEL
-    n_cols = int(np.sqrt(n_spots * np.sqrt(3) / 2))  # about as tall as wide
-    rows, cols = np.divmod(np.arange(n_spots), n_cols)
-    xy = np.column_stack([cols * spacing + (rows % 2) * spacing / 2, rows * spacing * np.sqrt(3) / 2])
-    return xy - xy.mean(axis=0) + side / 2
-
-
 def _worker(side: int, n_spots: int, crop_size: int, trace: bool) -> dict:
-    from spatialdata import SpatialData
-    from spatialdata.models import Image2DModel, ShapesModel
-
     from hyperst.data import iter_crops, prepare_spots
 
-    xy = _spots(side, n_spots)
-    sdata = SpatialData(
-        images={"slide": Image2DModel.parse(_lazy_slide(side), dims=("c", "y", "x"))},
-        shapes={"spots": ShapesModel.parse(xy, geometry=0, radius=np.full(len(xy), 27.5 / MICRONS_PER_PIXEL))},
-    )
+    sdata = slide_sdata(n_spots, microns_per_pixel=MICRONS_PER_PIXEL, side=side)
     start = time.perf_counter()
     spots = prepare_spots(sdata, table_key=None, spots_key="spots")
     setup_s = time.perf_counter() - start

@@ -120,19 +120,19 @@ class HyperST:
         ``"image_spot"``, ``"image_niche"`` and, when ``spots`` has counts, ``"gene_spot"`` and ``"gene_niche"``,
         each ``(n, embed_dim)`` float32.
         """
-        outputs: dict[str, list[np.ndarray]] = {}
-        positions = []
+        outputs: dict[str, np.ndarray] = {}
         indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
         with torch.inference_mode():  # here, not in the generators: a generator's context does not cover the caller
             batches = self._inference_batches(spots, indices, batch_size, _torch_device(device), features)
             for index, batch in batches:
                 out = self.network(batch)
-                positions.append(index)
-                outputs.setdefault("predicted", []).append(out.prediction.float().cpu().numpy())
-                for level, tensor in out.embeddings.as_dict().items():
-                    outputs.setdefault(level, []).append(tensor.float().cpu().numpy())
-        order = np.argsort(np.concatenate(positions)) if positions else np.array([], dtype=int)
-        return {key: np.concatenate(chunks)[order] for key, chunks in outputs.items()}
+                # Written in place at the spots' positions: one output array per key, no per-batch chunks to join.
+                for key, tensor in {"predicted": out.prediction, **out.embeddings.as_dict()}.items():
+                    values = tensor.float().cpu().numpy()
+                    if key not in outputs:
+                        outputs[key] = np.empty((len(indices), *values.shape[1:]), dtype=np.float32)
+                    outputs[key][index] = values
+        return outputs
 
     def _inference_batches(
         self, spots: SpotData, indices: np.ndarray, batch_size: int, device: torch.device, features=None

@@ -128,35 +128,67 @@ def read_windows(
 
     height, width = level.shape_yx
     channel_index = slice(0, 3) if tuple(channels) == (0, 1, 2) else list(channels)
-    plans, pieces = [], []
+    plans = []
     for x0, y0, x1, y1 in np.asarray(boxes, dtype=float):
         ix0, iy0 = int(np.floor(x0)) - 1, int(np.floor(y0)) - 1  # one pixel margin for interpolation
         ix1, iy1 = int(np.ceil(x1)) + 1, int(np.ceil(y1)) + 1
         cx0, cy0, cx1, cy1 = max(ix0, 0), max(iy0, 0), min(ix1, width), min(iy1, height)
         plans.append((ix0, iy0, ix1, iy1, cx0, cy0, cx1, cy1, x0, y0, x1, y1))
-        if cx1 > cx0 and cy1 > cy0:
-            pieces.append(level.data[channel_index, cy0:cy1, cx0:cx1])
-        else:
-            pieces.append(None)
-    computed = dask.compute(*[p for p in pieces if p is not None]) if any(p is not None for p in pieces) else ()
-    computed = iter(computed)
+    # One dask slice per group of nearby windows (not per window): slicing and graph optimisation cost far more
+    # than the pixels of a crop, and windows of one batch lie in the same few chunks.
+    groups = _group_windows([p[4:8] for p in plans])
+    regions = [level.data[channel_index, y0:y1, x0:x1] for x0, y0, x1, y1 in (g[0] for g in groups)]
+    regions = [_to_uint8(np.asarray(r), scale) for r in dask.compute(*regions)] if regions else []
+    values: dict[int, np.ndarray] = {}
+    for ((gx0, gy0, _, _), members), region in zip(groups, regions, strict=True):
+        for i in members:
+            cx0, cy0, cx1, cy1 = plans[i][4:8]
+            values[i] = region[:, cy0 - gy0 : cy1 - gy0, cx0 - gx0 : cx1 - gx0]
     out = []
-    for plan, piece in zip(plans, pieces, strict=True):
+    for i, plan in enumerate(plans):
         ix0, iy0, ix1, iy1, cx0, cy0, cx1, cy1, x0, y0, x1, y1 = plan
-        values = None if piece is None else _to_uint8(np.asarray(next(computed)), scale)
+        piece = values.get(i)
         if (cx0, cy0, cx1, cy1) == (ix0, iy0, ix1, iy1):
-            window = values  # fully inside the image: no padding copy
+            window = piece  # fully inside the image: no padding copy
         else:
             window = np.full((3, iy1 - iy0, ix1 - ix0), fill, dtype=np.uint8)
-            if values is not None:
-                window[:, cy0 - iy0 : cy1 - iy0, cx0 - ix0 : cx1 - ix0] = values
+            if piece is not None:
+                window[:, cy0 - iy0 : cy1 - iy0, cx0 - ix0 : cx1 - ix0] = piece
         if size is None:
-            out.append(window)
+            out.append(np.ascontiguousarray(window))
             continue
         box = (x0 - ix0, y0 - iy0, x1 - ix0, y1 - iy0)
         # one 8-bit plane at a time: no channel-last copies, and faster than PIL's RGB path
         out.append(np.stack([_resize(np.ascontiguousarray(plane), size, box, Image) for plane in window]))
     return out
+
+
+def _group_windows(
+    windows: list[tuple[int, int, int, int]], *, overhead: float = 4.0
+) -> list[tuple[tuple[int, int, int, int], list[int]]]:
+    """Group consecutive windows ``x0, y0, x1, y1`` whose bounding box stays small; skip empty windows.
+
+    A group's bounding box grows while its area is at most ``overhead`` times the summed area of its windows, so
+    the pixels read stay within a few times those of the windows themselves, however the spots are spread.
+    Returns ``(bounding box, window indices)`` per group.
+    """
+    groups: list[tuple[tuple[int, int, int, int], list[int]]] = []
+    box, members, area = None, [], 0
+    for i, (x0, y0, x1, y1) in enumerate(windows):
+        if x1 <= x0 or y1 <= y0:
+            continue
+        if box is not None:
+            merged = (min(box[0], x0), min(box[1], y0), max(box[2], x1), max(box[3], y1))
+            merged_area = (merged[2] - merged[0]) * (merged[3] - merged[1])
+            if merged_area <= overhead * (area + (x1 - x0) * (y1 - y0)):
+                box, area = merged, area + (x1 - x0) * (y1 - y0)
+                members.append(i)
+                continue
+            groups.append((box, members))
+        box, members, area = (x0, y0, x1, y1), [i], (x1 - x0) * (y1 - y0)
+    if box is not None:
+        groups.append((box, members))
+    return groups
 
 
 def _resize(plane: np.ndarray, size: int, box: tuple[float, ...], image_module: Any) -> np.ndarray:

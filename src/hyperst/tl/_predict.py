@@ -142,14 +142,14 @@ def _output_table(sdata, table_key, spots: SpotData, outputs: dict[str, np.ndarr
     obs[region_key] = pd.Categorical([s.spots_key for s in spots.sections for _ in range(s.n_spots)])
     obs[instance_key] = np.concatenate([s.instance_ids for s in spots.sections])
     obs.index = obs.index.astype(str)
-    predicted = outputs["predicted"].astype(np.float32)
+    predicted = outputs["predicted"].astype(np.float32, copy=False)
     table = ad.AnnData(X=predicted.copy(), obs=obs, var=pd.DataFrame(index=pd.Index(model.genes)))
     table.layers[Key.PREDICTED] = predicted
     if spots.counts is not None:
         table.layers[Key.OBSERVED] = np.log2(1 + spots.counts).astype(np.float32)
     for level in ("image_spot", "image_niche", "gene_spot", "gene_niche"):
         if level in outputs:
-            table.obsm[f"hyperst_{level}"] = outputs[level].astype(np.float32)
+            table.obsm[f"hyperst_{level}"] = outputs[level].astype(np.float32, copy=False)
     table.obsm[Key.SPATIAL] = spots.centres_px.astype(np.float64)
     table.uns[Key.UNS] = _provenance(spots, model, table_key)
     regions = sorted({s.spots_key for s in spots.sections})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import lightning.pytorch as pl
@@ -28,7 +27,12 @@ class RestoreBestWeights(pl.Callback):
         score = float(trainer.callback_metrics[self.monitor])
         if score < self.best_score:
             self.best_score, self.best_epoch = score, trainer.current_epoch
-            self._best_state = copy.deepcopy(pl_module.state_dict())
+            state = pl_module.state_dict()
+            if self._best_state is None or self._best_state.keys() != state.keys():
+                self._best_state = {k: v.detach().clone() for k, v in state.items()}
+            else:  # copy into the tensors of the last best epoch: no new allocation per improvement
+                for key, value in state.items():
+                    self._best_state[key].copy_(value)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._best_state is not None:
