@@ -1,0 +1,316 @@
+"""Accuracy on the six her2st sections: HyperST, its ablations and baselines side by side, on identical inputs.
+
+Every method sees the same spots, the same gene panel (chosen on the training sections of each fold), the same
+``log2(1 + count)`` targets and the same frozen image features: the ``squidpy`` encoder's spot and niche
+features, computed once per section set with ``hyperst.data.encode_crops`` and stored in ``obsm`` of the table.
+HyperST and its ablations train through ``hst.tl.fit(encoder="features")`` and predict with ``hst.tl.predict``;
+the baselines (ridge linear probe, BLEEP-style k-nearest-neighbour retrieval, MLP) read the same feature
+matrices (spot and niche features concatenated). Every prediction is scored with ``hyperst.metrics.score``, the
+kernel of ``hst.tl.evaluate``. A shuffled-image control permutes the feature pairs (equivalently the crops)
+across spots within each section, for training and test spots, and trains HyperST the same way.
+
+Protocols: leave-one-section-out (one fold per held-out section, seed 0) and held-out patient (train C2-C6,
+test B4; the B4 fold of the first protocol, repeated over several seeds)::
+
+    OMP_NUM_THREADS=1 python benchmarks/accuracy.py --data-dir ../shared/data --out /tmp/accuracy.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import hyperst as hst
+from hyperst import metrics
+
+FEATURES = ("benchmark_spot", "benchmark_niche")  # obsm keys of the frozen image features
+SHUFFLED = ("benchmark_spot_shuffled", "benchmark_niche_shuffled")
+CONTROL = "HyperST, shuffled images"
+# Ablations are hst.tl.fit hyperparameters (hyperst.nn.HyperSTConfig).
+HYPERST_VARIANTS: dict[str, dict] = {
+    "HyperST": {},
+    "no alignment": {"alignment": "none"},
+    "no HEA": {"entailment": False},
+    "no image->gene HEA": {"image_gene_entailment": False},
+    "Euclidean alignment": {"alignment": "euclidean"},
+    "spot-only decoder": {"decoder_input": "spot"},
+    CONTROL: {},
+}
+BASELINES = ("ridge (PCA + RidgeCV)", "kNN retrieval (BLEEP-style)", "MLP")
+FIT_OPTIONS = {"embed_dim": 256, "batch_size": 64, "lr": 1e-3, "max_epochs": 15, "patience": 10}
+SUMMARY_KEYS = ("pcc_mean", "pcc@10", "pcc@50", "pcc@200", "mse", "mae", "rvd")
+
+
+def load_her2st(data_dir: str | Path, sections: list[str] | None = None):
+    """The her2st sections from a folder holding ``her2st/<section>/`` (offline: files are checksummed, not fetched)."""
+    return hst.datasets.her2st(sections, data_dir=data_dir)
+
+
+def add_image_features(
+    sdata, *, input_size: int = 64, seed: int = 0, cache: str | Path | None = None, progress: bool = False
+) -> None:
+    """Encode every spot's spot and niche crop once with the frozen ``squidpy`` encoder; write them into ``obsm``.
+
+    Writes ``obsm`` keys :data:`FEATURES` and, permuted within each section (the same permutation for the spot and
+    the niche feature, as if the crops were shuffled across spots), :data:`SHUFFLED` of ``sdata.tables["table"]``.
+    ``cache``: an ``.npz`` file the features are read from when it holds the same spots and crop size, else
+    written to.
+    """
+    from hyperst.data import encode_crops, prepare_spots
+    from hyperst.nn.encoders import build_encoder
+
+    table = sdata.tables["table"]
+    # Only the crops matter here; one gene keeps the counts read small.
+    spots = prepare_spots(sdata, genes=table.var_names[:1].tolist())
+    stored = np.load(cache) if cache is not None and Path(cache).exists() else None
+    if stored is not None and stored["input_size"] == input_size and np.array_equal(stored["obs"], table.obs_names):
+        encoded = (stored["spot"][spots.obs_indices], stored["niche"][spots.obs_indices])
+    else:
+        encoder = build_encoder("squidpy", input_size=input_size)
+        encoded = encode_crops(spots, encoder, size=input_size, progress=progress)
+    sections = table.obs["section"].astype(str).to_numpy()
+    order = np.arange(table.n_obs)
+    rng = np.random.default_rng(seed)
+    for section in np.unique(sections):
+        rows = np.flatnonzero(sections == section)
+        order[rows] = rng.permutation(rows)
+    for key, shuffled_key, values in zip(FEATURES, SHUFFLED, encoded, strict=True):
+        full = np.zeros((table.n_obs, values.shape[1]), dtype=np.float32)
+        full[spots.obs_indices] = values
+        table.obsm[key] = full
+        table.obsm[shuffled_key] = full[order]
+    if cache is not None and stored is None:
+        np.savez(
+            cache,
+            input_size=input_size,
+            obs=table.obs_names.to_numpy(str),
+            spot=table.obsm[FEATURES[0]],
+            niche=table.obsm[FEATURES[1]],
+        )
+
+
+def fit_baselines(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, k: int = 50, seed: int = 0):
+    """Predictions of the three baselines on standardised features; returns ``{name: (n_test, n_genes)}``.
+
+    - ridge: PCA to ``min(256, features, spots)`` components, then ridge regression with alpha chosen by
+      efficient leave-one-out CV on the training spots (``RidgeCV``) from ``10**-2 .. 10**5``;
+    - kNN retrieval: mean ``log2(1 + count)`` of the ``k`` nearest training spots (Euclidean, uniform weights);
+    - MLP: one hidden layer of 256 ReLU units, L2 1e-3, Adam, early stopping on 10% of the training spots.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import RidgeCV
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    n_components = min(256, x_train.shape[1], x_train.shape[0] - 1)
+    models = {
+        BASELINES[0]: make_pipeline(
+            StandardScaler(), PCA(n_components, random_state=seed), RidgeCV(alphas=np.logspace(-2, 5, 15))
+        ),
+        BASELINES[1]: make_pipeline(StandardScaler(), KNeighborsRegressor(n_neighbors=min(k, len(x_train)))),
+        BASELINES[2]: make_pipeline(
+            StandardScaler(),
+            MLPRegressor(
+                hidden_layer_sizes=(256,),
+                alpha=1e-3,
+                max_iter=500,
+                early_stopping=True,
+                validation_fraction=0.1,
+                random_state=seed,
+            ),
+        ),
+    }
+    return {name: model.fit(x_train, y_train).predict(x_test) for name, model in models.items()}
+
+
+def fold_panel(sdata, test_sections: list[str], n_genes: int = 200) -> list[str]:
+    """The fold's gene panel: ``hst.pp.select_genes(method="hmhvg")`` on the training sections only."""
+    sections = set(sdata.tables["table"].obs["section"].astype(str)) - set(test_sections)
+    return hst.pp.select_genes(_subset(sdata, sorted(sections)), n_genes, method="hmhvg", inplace=False)
+
+
+def _subset(sdata, sections: list[str]):
+    return sdata.subset([f"{s}_{kind}" for s in sections for kind in ("image", "spots")], filter_tables=True)
+
+
+def run_fold(
+    sdata,
+    test_sections: list[str],
+    *,
+    n_genes: int = 200,
+    seed: int = 0,
+    methods: list[str] | None = None,
+    k: int = 50,
+    fit_options: dict | None = None,
+    genes: list[str] | None = None,
+) -> pd.DataFrame:
+    """Train every method on all sections but ``test_sections`` and score it there; one row per method.
+
+    The panel (unless ``genes`` gives it) is ``hst.pp.select_genes(method="hmhvg")`` on the training sections.
+    Training and test spots are those with panel counts (as ``hst.tl.fit`` trains on); every method is scored on
+    the same test spots.
+    """
+    from scipy import sparse
+
+    methods = list(HYPERST_VARIANTS) + list(BASELINES) if methods is None else methods
+    fit_options = FIT_OPTIONS if fit_options is None else fit_options
+    table = sdata.tables["table"]
+    sections = table.obs["section"].astype(str)
+    train_sections = sorted(set(sections) - set(test_sections))
+    train_sdata = _subset(sdata, train_sections)
+    panel = fold_panel(sdata, test_sections, n_genes) if genes is None else genes
+    counts = table[:, panel].X
+    counts = np.asarray(counts.toarray() if sparse.issparse(counts) else counts, dtype=np.float32)
+    measured = counts.sum(axis=1) > 0
+    train_rows = np.flatnonzero(sections.isin(train_sections).to_numpy() & measured)
+    test_rows = np.flatnonzero(sections.isin(test_sections).to_numpy() & measured)
+    targets = np.log2(1 + counts)
+
+    predictions, seconds = {}, {}
+    for name in [m for m in methods if m in HYPERST_VARIANTS]:
+        keys = SHUFFLED if name == CONTROL else FEATURES
+        start = time.perf_counter()
+        model = hst.tl.fit(
+            train_sdata,
+            genes=panel,
+            encoder="features",
+            encoder_kwargs={"spot_key": keys[0], "niche_key": keys[1]},
+            validation="spatial",
+            seed=seed,
+            progress_bar=False,
+            **fit_options,
+            **HYPERST_VARIANTS[name],
+        )
+        out = hst.tl.predict(sdata, model, spots_key=[f"{s}_spots" for s in test_sections], inplace=False, device="cpu")
+        predictions[name] = np.asarray(out[table.obs_names[test_rows]].layers["predicted"])
+        seconds[name] = (time.perf_counter() - start, len(model.history))
+    wanted = [m for m in methods if m in BASELINES]
+    if wanted:
+        features = np.concatenate([table.obsm[key] for key in FEATURES], axis=1)
+        start = time.perf_counter()
+        fitted = fit_baselines(features[train_rows], targets[train_rows], features[test_rows], k=k, seed=seed)
+        predictions |= {name: fitted[name] for name in wanted}
+        seconds |= {name: ((time.perf_counter() - start) / len(BASELINES), 0) for name in wanted}
+
+    rows = []
+    for name, predicted in predictions.items():
+        summary = metrics.score(targets[test_rows], predicted, panel)[1]
+        row = {"held_out": "+".join(test_sections), "seed": seed, "method": name, "n_genes": len(panel)}
+        row |= {"n_train": len(train_rows), "n_test": len(test_rows), "seconds": seconds[name][0]}
+        row |= {"epochs": seconds[name][1]}
+        row |= {f"raw_{key}": summary["raw"][key] for key in SUMMARY_KEYS}
+        row |= {f"norm_{key}": summary["normalised"][key] for key in SUMMARY_KEYS}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summarise(results: pd.DataFrame, scale: str = "raw") -> pd.DataFrame:
+    """Mean ± sd over folds (or seeds) of every summary metric, one row per method, in run order."""
+    order = list(dict.fromkeys(results["method"]))
+    grouped = results.groupby("method", sort=False)
+    table = pd.DataFrame(index=pd.Index(order, name="method"))
+    for key in SUMMARY_KEYS:
+        column = f"{scale}_{key}"
+        mean, sd = grouped[column].mean(), grouped[column].std(ddof=1).fillna(0.0)
+        table[key] = [f"{mean[m]:.3f} ± {sd[m]:.3f}" for m in order]
+    table["folds"] = grouped.size()[order].to_numpy()
+    return table
+
+
+def headline(results: pd.DataFrame, scale: str = "raw") -> dict:
+    """HyperST against the best baseline (by mean fixed-panel r) on the folds HyperST ran: ratio of means, wins."""
+    column = f"{scale}_pcc_mean"
+    wide = results.pivot_table(index=["held_out", "seed"], columns="method", values=column).dropna(subset=["HyperST"])
+    best = wide[[b for b in BASELINES if b in wide]].mean().idxmax()
+    return {
+        "scale": scale,
+        "best_baseline": best,
+        "hyperst": float(wide["HyperST"].mean()),
+        "baseline": float(wide[best].mean()),
+        "ratio": float(wide["HyperST"].mean() / wide[best].mean()),
+        "won": int((wide["HyperST"] > wide[best]).sum()),
+        "folds": len(wide),
+    }
+
+
+def report(results: pd.DataFrame) -> str:
+    """Markdown tables of both protocols, raw and normalised, with the headline comparison."""
+    patient = results[results["held_out"] == "B4"]
+    loso = results[results["seed"] == results["seed"].min()]
+    lines = []
+    for title, part in [("leave-one-section-out", loso), ("held-out patient (test B4)", patient)]:
+        if part.empty:
+            continue
+        for scale in ("raw", "norm"):
+            lines += [f"\n### {title}, {scale}\n", summarise(part, scale).to_markdown(), ""]
+            if "HyperST" in set(part["method"]) and set(BASELINES) & set(part["method"]):
+                lines.append(str(headline(part, scale)))
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> pd.DataFrame:
+    """Run the protocols and write every fold's row to ``args.out`` as soon as it is done."""
+    sdata = load_her2st(args.data_dir, args.sections)
+    start = time.perf_counter()
+    add_image_features(sdata, input_size=args.crop_size, seed=0, cache=args.features_cache)
+    print(f"features: {time.perf_counter() - start:.0f} s", flush=True)
+    sections = args.folds or sorted(sdata.tables["table"].obs["section"].astype(str).unique())
+    jobs = [(section, 0) for section in sections]
+    jobs += [(args.patient_section, seed) for seed in args.patient_seeds if seed != 0]
+    methods = args.methods or list(HYPERST_VARIANTS) + list(BASELINES)
+    # Baselines together first (seconds), then one HyperST variant at a time: every result is saved at once.
+    groups = [[m for m in methods if m in BASELINES]] + [[m] for m in methods if m in HYPERST_VARIANTS]
+    results = []
+    for section, seed in jobs:
+        genes = fold_panel(sdata, [section], args.genes)
+        for group in filter(None, groups):
+            fold = run_fold(
+                sdata,
+                [section],
+                n_genes=args.genes,
+                seed=seed,
+                methods=group,
+                k=args.k,
+                fit_options=FIT_OPTIONS | {"max_epochs": args.epochs},
+                genes=genes,
+            )
+            results.append(fold)
+            print(
+                fold[["held_out", "seed", "method", "raw_pcc_mean", "norm_pcc_mean", "seconds", "epochs"]], flush=True
+            )
+            pd.concat(results).to_csv(args.out, index=False)
+    results = pd.concat(results, ignore_index=True)
+    print(report(results), flush=True)
+    return results
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default="../shared/data", help="folder holding her2st/<section>/")
+    parser.add_argument("--sections", nargs="+", default=None, help="sections to load (default all six)")
+    parser.add_argument("--folds", nargs="+", default=None, help="held-out sections (default every section)")
+    parser.add_argument("--patient-section", default="B4", help="test section of the held-out patient protocol")
+    parser.add_argument("--patient-seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="+", default=None, help="subset of the method names")
+    parser.add_argument("--genes", type=int, default=200)
+    parser.add_argument("--epochs", type=int, default=FIT_OPTIONS["max_epochs"])
+    parser.add_argument("--crop-size", type=int, default=64)
+    parser.add_argument("--k", type=int, default=50)
+    parser.add_argument("--out", default="accuracy.csv")
+    parser.add_argument("--features-cache", default=None, help=".npz file to reuse the image features from")
+    parser.add_argument("--report", nargs="+", default=None, help="print the tables of results CSVs and exit")
+    return parser
+
+
+if __name__ == "__main__":
+    arguments = _parser().parse_args()
+    if arguments.report:
+        print(report(pd.concat([pd.read_csv(path) for path in arguments.report], ignore_index=True)))
+    else:
+        main(arguments)
