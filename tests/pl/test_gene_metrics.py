@@ -8,11 +8,7 @@ new image before committing it.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
 import warnings
-from pathlib import Path
 
 import anndata as ad
 import matplotlib
@@ -24,15 +20,10 @@ import spatialdata
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
-from matplotlib.testing import set_font_settings_for_testing
-from matplotlib.testing.compare import compare_images
 
 import hyperst as hst
 from hyperst.pl._gene_metrics import METRIC_LABELS, _spread
 
-IMAGES = Path(__file__).parent / "_images"
-UPDATE = os.environ.get("HYPERST_UPDATE_IMAGES") == "1"
-TOLERANCE = 2.0  # RMS over 0-255 pixel values; a changed point colour scores well above it (checked by hand)
 N_GENES, N_SPOTS = 24, 40
 
 
@@ -182,24 +173,8 @@ def test_bad_inputs(predicted_sdata):
         hst.pl.gene_metrics(table)
 
 
-@contextlib.contextmanager
-def _fixed_style():
-    with matplotlib.rc_context():
-        plt.style.use("default")
-        set_font_settings_for_testing()
-        yield
-
-
 @pytest.mark.filterwarnings("error")
-def test_matches_baseline_image(tmp_path):
-    with _fixed_style():
-        fig = hst.pl.gene_metrics(_evaluated_table(), n_labels=4, figsize=(6, 4.5), return_fig=True)
-        actual = tmp_path / "gene_metrics.png"
-        fig.savefig(actual, dpi=60)
-    expected = IMAGES / "gene_metrics.png"
-    if UPDATE:
-        IMAGES.mkdir(exist_ok=True)
-        shutil.copyfile(actual, expected)
-    assert expected.exists(), f"No baseline {expected}; create it with HYPERST_UPDATE_IMAGES=1 (see the module doc)."
-    failure = compare_images(str(expected), str(actual), tol=TOLERANCE)
-    assert failure is None, f"{failure}\nactual image: {actual}"
+def test_matches_baseline_image(matches_baseline):
+    matches_baseline(
+        lambda: hst.pl.gene_metrics(_evaluated_table(), n_labels=4, figsize=(6, 4.5), return_fig=True), "gene_metrics"
+    )

@@ -8,12 +8,8 @@ committing it.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import os
-import shutil
 import warnings
-from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -23,16 +19,10 @@ import pytest
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
-from matplotlib.testing import set_font_settings_for_testing
-from matplotlib.testing.compare import compare_images
 
 import hyperst as hst
 from hyperst.pl._history import QUANTITIES
 from hyperst.pl._utils import OKABE_ITO
-
-IMAGES = Path(__file__).parent / "_images"
-UPDATE = os.environ.get("HYPERST_UPDATE_IMAGES") == "1"
-TOLERANCE = 2.0  # RMS over 0-255 pixel values; a changed line colour scores well above it (checked by hand)
 
 
 @pytest.fixture(autouse=True)
@@ -165,27 +155,11 @@ def test_bad_inputs(hand_built_model):
         hst.pl.training_history(model, quantities="curvature")
 
 
-@contextlib.contextmanager
-def _fixed_style():
-    with matplotlib.rc_context():
-        plt.style.use("default")
-        set_font_settings_for_testing()
-        yield
-
-
 @pytest.mark.filterwarnings("error")
-def test_matches_baseline_image(hand_built_model, tmp_path):
-    with _fixed_style():
-        fig = hst.pl.training_history(hand_built_model, figsize=(12, 5), return_fig=True)
-        actual = tmp_path / "training_history.png"
-        fig.savefig(actual, dpi=60)
-    expected = IMAGES / "training_history.png"
-    if UPDATE:
-        IMAGES.mkdir(exist_ok=True)
-        shutil.copyfile(actual, expected)
-    assert expected.exists(), f"No baseline {expected}; create it with HYPERST_UPDATE_IMAGES=1 (see the module doc)."
-    failure = compare_images(str(expected), str(actual), tol=TOLERANCE)
-    assert failure is None, f"{failure}\nactual image: {actual}"
+def test_matches_baseline_image(hand_built_model, matches_baseline):
+    matches_baseline(
+        lambda: hst.pl.training_history(hand_built_model, figsize=(12, 5), return_fig=True), "training_history"
+    )
 
 
 def test_palette_is_colour_blind_safe(hand_built_model):
