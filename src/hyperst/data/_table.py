@@ -31,6 +31,24 @@ def get_table(sdata: SpatialData, table_key: str) -> AnnData:
     return table
 
 
+def output_table(sdata: SpatialData | AnnData, table_key: str, *, allow_anndata: bool = True) -> AnnData:
+    """Return the table written by ``hst.tl.predict`` (``sdata`` itself when it is that AnnData and allowed)."""
+    from anndata import AnnData
+
+    if allow_anndata and isinstance(sdata, AnnData):
+        return sdata
+    tables = getattr(sdata, "tables", None)
+    if tables is None:
+        expected = "a SpatialData object or an AnnData table" if allow_anndata else "a SpatialData object"
+        raise TypeError(f"Expected {expected}; got {type(sdata).__name__}.")
+    if table_key not in tables:
+        raise KeyError(
+            f"No table {table_key!r} in the SpatialData object (tables: {list(tables)}). Run `hst.tl.predict` "
+            "first, or pass the `table_key` it wrote (its `key_added`)."
+        )
+    return tables[table_key]
+
+
 def annotated_regions(sdata: SpatialData, table: AnnData, table_key: str) -> tuple[list[str], str, str]:
     """Shapes elements annotated by the table, with its region and instance keys.
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from hyperst._constants import Key
 from hyperst._docs import doc_params, doc_show_save_ax, doc_table_key_output
+from hyperst.data._table import output_table
 from hyperst.metrics import PER_GENE
 from hyperst.pl._utils import OKABE_ITO, finish, new_axes
 
@@ -68,7 +69,7 @@ def gene_metrics(
     >>> hst.pl.gene_metrics(sdata, n_labels=8)  # doctest: +SKIP
     >>> hst.pl.gene_metrics(sdata, metric="spearman", normalised=True)  # doctest: +SKIP
     """
-    table = _table(sdata, table_key)
+    table = output_table(sdata, table_key)
     if metric not in PER_GENE:
         raise ValueError(f"`metric={metric!r}` is not a per-gene metric; choose among {list(PER_GENE)}.")
     if isinstance(n_labels, bool) or not isinstance(n_labels, int | np.integer) or n_labels < 0:
@@ -99,19 +100,6 @@ def gene_metrics(
     ax_.set_ylabel(label)
     ax_.legend(fontsize="small", frameon=False, loc="best")
     return finish(fig, show=show, save=save, return_fig=return_fig, own_figure=ax is None)
-
-
-def _table(sdata: SpatialData | AnnData, table_key: str) -> AnnData:
-    from anndata import AnnData
-
-    if isinstance(sdata, AnnData):
-        return sdata
-    if table_key not in sdata.tables:
-        raise KeyError(
-            f"No table {table_key!r} in the SpatialData object (tables: {list(sdata.tables)}). Run "
-            "`hst.tl.predict` and `hst.tl.evaluate` first, or pass the `table_key` they used."
-        )
-    return sdata.tables[table_key]
 
 
 def _mean_observed(observed) -> np.ndarray:

@@ -10,13 +10,13 @@ import numpy as np
 
 from hyperst._constants import Key
 from hyperst._docs import doc_params, doc_show_save_ax
+from hyperst.data._table import output_table
 from hyperst.pl._poincare_inputs import (
     HIERARCHY_EDGES,
     HIERARCHY_PARENTS,
     LEVELS,
     Colouring,
     choose_spots,
-    get_table,
     hyperbolic_params,
     obsm_key,
     resolve_colour,
@@ -129,7 +129,7 @@ def poincare(
     from hyperst.pl._poincare_projection import dist0, poincare_projection
     from hyperst.pl._utils import finish, new_axes
 
-    table = get_table(sdata, table_key)
+    table = output_table(sdata, table_key)
     curv, config = hyperbolic_params(table, table_key)
     drawn = resolve_levels(table, levels, table_key)
     cone_levels = [cone_levels] if isinstance(cone_levels, str) else list(cone_levels)

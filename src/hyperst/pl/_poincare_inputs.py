@@ -32,22 +32,6 @@ def obsm_key(level: str) -> str:
     return f"{Key.UNS}_{level}"
 
 
-def get_table(sdata: Any, table_key: str) -> AnnData:
-    """Return the prediction table of ``sdata`` (or ``sdata`` itself when it is an AnnData)."""
-    from anndata import AnnData
-
-    if isinstance(sdata, AnnData):
-        return sdata
-    tables = getattr(sdata, "tables", None)
-    if tables is None:
-        raise TypeError(f"Expected a SpatialData object or an AnnData table; got {type(sdata).__name__}.")
-    if table_key not in tables:
-        raise KeyError(
-            f"No table {table_key!r} in the SpatialData object (tables: {list(tables)}). Run `hst.tl.predict` first."
-        )
-    return tables[table_key]
-
-
 def hyperbolic_params(table: AnnData, table_key: str) -> tuple[float, dict[str, Any]]:
     """Return the curvature parameter ``c`` and the model configuration recorded by ``hst.tl.predict``."""
     record = table.uns.get(Key.UNS)

@@ -10,6 +10,7 @@ import numpy as np
 
 from hyperst._constants import Key
 from hyperst._docs import doc_params, doc_show_save_ax, doc_table_key_output
+from hyperst.data._table import output_table
 from hyperst.pl._spatial_view import RESIDUAL, SpotView, build_view, resolve_genes, resolve_regions
 from hyperst.pl._utils import EXPRESSION_CMAP, RESIDUAL_CMAP, finish, new_axes
 
@@ -115,12 +116,7 @@ def spatial_genes(
 
 
 def _output_table(sdata: SpatialData, table_key: str):
-    if table_key not in sdata.tables:
-        raise KeyError(
-            f"No table {table_key!r} in the SpatialData object (tables: {list(sdata.tables)}). Run "
-            "`hst.tl.predict(sdata, model)` first, or pass the `table_key` it wrote (its `key_added`)."
-        )
-    table = sdata.tables[table_key]
+    table = output_table(sdata, table_key, allow_anndata=False)  # the H&E lives in the SpatialData object
     if Key.PREDICTED not in table.layers:
         raise KeyError(
             f"Table {table_key!r} has no layers[{Key.PREDICTED!r}]; pass the table written by `hst.tl.predict`."

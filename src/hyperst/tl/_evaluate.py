@@ -9,6 +9,7 @@ import pandas as pd
 
 from hyperst import metrics
 from hyperst._constants import Key
+from hyperst.data._table import output_table
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -55,7 +56,7 @@ def evaluate(
     >>> metrics = hst.tl.evaluate(sdata)  # doctest: +SKIP
     >>> sdata.tables["hyperst"].uns["hyperst"]["metrics"]["normalised"]["pcc_mean"]  # doctest: +SKIP
     """
-    table = _get_table(sdata, table_key)
+    table = output_table(sdata, table_key)
     observed, predicted, measured = _measured_pair(table, table_key)
 
     per_gene, summary = metrics.score(observed, predicted, table.var_names)
@@ -80,19 +81,6 @@ def evaluate(
         table.var[column] = per_gene[column].to_numpy()
     table.uns.setdefault(Key.UNS, {})[Key.METRICS] = summary
     return result
-
-
-def _get_table(sdata: SpatialData | AnnData, table_key: str) -> AnnData:
-    from anndata import AnnData
-
-    if isinstance(sdata, AnnData):
-        return sdata
-    if table_key not in sdata.tables:
-        raise KeyError(
-            f"No table '{table_key}' in the SpatialData object (tables: {list(sdata.tables)}). "
-            "Run `hst.tl.predict` first, or pass the `table_key` it wrote."
-        )
-    return sdata.tables[table_key]
 
 
 def _measured_pair(table: AnnData, table_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
