@@ -8,8 +8,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from hyperst._logging import logger
 from hyperst.train._callbacks import History, RestoreBestWeights
 from hyperst.train._plan import BATCH_FEATURES, BATCH_GENES, BATCH_IMAGE, HyperSTTrainingPlan, ImageToExpression
+from hyperst.train._quiet import quiet_lightning
 
 __all__ = [
     "BATCH_FEATURES",
@@ -48,22 +50,24 @@ def run_training(
     callbacks = [best, history, pl.callbacks.EarlyStopping(monitor=monitor, patience=patience, mode="min")]
     if precision is None:
         precision = _default_precision(accelerator)
-    trainer = pl.Trainer(
-        max_epochs=max_epochs,
-        accelerator=accelerator,
-        devices=devices,
-        strategy=strategy,
-        precision=precision,
-        gradient_clip_val=gradient_clip_val,
-        callbacks=callbacks,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=progress_bar,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        default_root_dir=None,
-    )
-    trainer.fit(plan, train_dataloaders=train_loader, val_dataloaders=val_loader)
+    with quiet_lightning():
+        trainer = pl.Trainer(
+            max_epochs=max_epochs,
+            accelerator=accelerator,
+            devices=devices,
+            strategy=strategy,
+            precision=precision,
+            gradient_clip_val=gradient_clip_val,
+            callbacks=callbacks,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=progress_bar,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            default_root_dir=None,
+        )
+        logger.info("Training on %s with %s precision.", trainer.strategy.root_device, trainer.precision)
+        trainer.fit(plan, train_dataloaders=train_loader, val_dataloaders=val_loader)
     return history.to_frame(), best.best_epoch
 
 
