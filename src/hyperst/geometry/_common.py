@@ -24,9 +24,15 @@ def upcast(value: Any) -> Any:
 
 
 def no_autocast(device_type: str) -> contextlib.AbstractContextManager:
-    """Context that disables autocast on ``device_type`` (a no-op where autocast does not exist)."""
+    """Context that disables autocast on ``device_type`` (a no-op where autocast does not exist or is off).
+
+    Entering ``torch.autocast`` costs about 10x a null context, and the geometry runs it on every call: skip it
+    whenever autocast is off anyway, as in every float32 fit and prediction.
+    """
     is_available = getattr(torch.amp, "is_autocast_available", None)
     if is_available is not None and not is_available(device_type):
+        return contextlib.nullcontext()
+    if not torch.is_autocast_enabled(device_type):
         return contextlib.nullcontext()
     return torch.autocast(device_type, enabled=False)
 
