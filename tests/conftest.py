@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,21 @@ def her2st_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"real data not found at {path}")
     return path
+
+
+@pytest.fixture
+def library_log():
+    """``capture(name)`` collects the records of a library's logger, which may not propagate to caplog's handler."""
+    attached = []
+
+    def capture(name: str) -> list[logging.LogRecord]:
+        records: list[logging.LogRecord] = []
+        handler = logging.Handler()
+        handler.emit = records.append
+        logging.getLogger(name).addHandler(handler)
+        attached.append((name, handler))
+        return records
+
+    yield capture
+    for name, handler in attached:
+        logging.getLogger(name).removeHandler(handler)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -54,3 +56,16 @@ def test_niche_means_and_graph_helpers(toy_spots):
     assert (graph != toy_spots.neighbours).nnz == 0
     isolated = niche_means(np.arange(6, dtype=np.float32).reshape(3, 2), graph[:3, :3] * 0)
     np.testing.assert_array_equal(isolated, np.arange(6).reshape(3, 2))
+
+
+def test_building_the_graph_does_not_announce_itself(builders, library_log, caplog):
+    xy = np.random.default_rng(2).uniform(20, 280, (40, 2))
+    sdata = builders["build_sdata"](builders["gradient_image"](300, 300), xy)
+    level_before = logging.getLogger("spatialdata._logging").level
+    records = library_log("spatialdata._logging")
+    prepare_spots(sdata, check_tissue=False, microns_per_pixel=1.0, n_neighbours=4)
+    assert [r.getMessage() for r in records if r.levelno < logging.WARNING] == []
+    assert logging.getLogger("spatialdata._logging").level == level_before
+    with caplog.at_level(logging.DEBUG, logger="hyperst"):  # hyperst at DEBUG lets squidpy speak again
+        prepare_spots(sdata, check_tissue=False, microns_per_pixel=1.0, n_neighbours=4)
+    assert any("Creating graph" in r.getMessage() for r in records)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hyperst._logging import quiet_loggers
 from hyperst.data._grid import RING_RADIUS
 
 if TYPE_CHECKING:
@@ -45,11 +46,12 @@ def section_neighbours(section: Section, *, n_neighbours: int = DEFAULT_GENERIC_
     if n < 2:
         return sparse.csr_matrix((n, n), dtype=np.float32)
     adata = ad.AnnData(obs=pd.DataFrame(index=pd.RangeIndex(n).astype(str)), obsm={"spatial": section.centres_px})
-    if section.grid in RING_RADIUS:
-        spacing_px = section.spot_spacing_um / section.microns_per_pixel
-        result = sq.gr.spatial_neighbors_radius(adata, radius=RING_RADIUS[section.grid] * spacing_px, copy=True)
-    else:
-        result = sq.gr.spatial_neighbors_knn(adata, n_neighs=min(n_neighbours, n - 1), copy=True)
+    with quiet_loggers("spatialdata._logging"):  # squidpy announces every graph it builds through spatialdata's logger
+        if section.grid in RING_RADIUS:
+            spacing_px = section.spot_spacing_um / section.microns_per_pixel
+            result = sq.gr.spatial_neighbors_radius(adata, radius=RING_RADIUS[section.grid] * spacing_px, copy=True)
+        else:
+            result = sq.gr.spatial_neighbors_knn(adata, n_neighs=min(n_neighbours, n - 1), copy=True)
     graph = sparse.csr_matrix(result.connectivities, dtype=np.float32)
     graph = ((graph + graph.T) > 0).astype(np.float32)
     graph.setdiag(0)
