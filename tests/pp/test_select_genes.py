@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -133,3 +137,19 @@ def test_bad_arguments(counts_table):
     with pytest.raises(ValueError, match="empty"):
         hst.pp.select_genes(ad.AnnData(X=np.zeros((0, 5), dtype=np.float32)), 3)
     assert "hyperst_gene" not in table.var and "hyperst_genes" not in table.uns
+
+
+def test_select_genes_keeps_torch_thread_count():
+    """scanpy's numba kernels reset the OpenMP thread count torch shares; ``OMP_NUM_THREADS=1`` must survive.
+
+    Runs in a fresh interpreter: numba changes the count only when its thread pool starts, once per process.
+    """
+    script = (
+        "import torch, hyperst as hst; "
+        "sdata = hst.datasets.toy(n_sections=1); hst.pp.select_genes(sdata, n_genes=20); "
+        "print(torch.get_num_threads())"
+    )
+    env = os.environ | {"OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "1"

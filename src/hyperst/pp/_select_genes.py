@@ -11,6 +11,7 @@ import pandas as pd
 
 from hyperst._constants import DataKey, Key
 from hyperst._logging import logger
+from hyperst._threads import keep_torch_threads
 from hyperst.data import _table
 
 if TYPE_CHECKING:
@@ -120,16 +121,17 @@ def _rank(
     if counts.shape[0] == 0 or counts.sum() == 0:
         raise ValueError("The table has no counts; the gene panel needs measured spots.")
     hvg = np.zeros(table.n_vars, dtype=bool)
-    for rows in _section_rows(table, section_key):
-        part = ad.AnnData(X=counts[rows].copy())
-        sc.pp.normalize_total(part)
-        sc.pp.log1p(part)
-        n_hvg = min(n_top_per_section, part.n_vars)
-        if n_hvg >= part.n_vars or part.n_obs < 2:
-            hvg |= np.asarray(part.X.sum(axis=0)).ravel() > 0
-            continue
-        result = sc.pp.highly_variable_genes(part, n_top_genes=n_hvg, flavor="seurat", inplace=False)
-        hvg |= result["highly_variable"].to_numpy()
+    with keep_torch_threads():  # scanpy's numba kernels would reset torch's thread count
+        for rows in _section_rows(table, section_key):
+            part = ad.AnnData(X=counts[rows].copy())
+            sc.pp.normalize_total(part)
+            sc.pp.log1p(part)
+            n_hvg = min(n_top_per_section, part.n_vars)
+            if n_hvg >= part.n_vars or part.n_obs < 2:
+                hvg |= np.asarray(part.X.sum(axis=0)).ravel() > 0
+                continue
+            result = sc.pp.highly_variable_genes(part, n_top_genes=n_hvg, flavor="seurat", inplace=False)
+            hvg |= result["highly_variable"].to_numpy()
     if exclude is not None:
         hvg &= ~table.var_names.str.contains(exclude, flags=re.IGNORECASE, regex=True)
     candidates = np.flatnonzero(hvg)
