@@ -9,8 +9,9 @@ matrices (spot and niche features concatenated). Every prediction is scored with
 kernel of ``hst.tl.evaluate``. A shuffled-image control permutes the feature pairs (equivalently the crops)
 across spots within each section, for training and test spots, and trains HyperST the same way.
 
-Protocols: leave-one-section-out (one fold per held-out section, seed 0) and held-out patient (train C2-C6,
-test B4; the B4 fold of the first protocol, repeated over several seeds)::
+Protocols: leave-one-section-out (one fold per held-out section, ``--fold-seeds``, default seed 0; a fold's seeds
+are averaged before the spread over folds) and held-out patient (train C2-C6, test B4: the B4 fold of the first
+protocol, over ``--patient-seeds``)::
 
     OMP_NUM_THREADS=1 python benchmarks/accuracy.py --data-dir ../shared/data --out /tmp/accuracy.csv
 """
@@ -254,10 +255,18 @@ def headline(results: pd.DataFrame, scale: str = "raw") -> dict:
     }
 
 
+def fold_means(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per fold and method: the metrics averaged over the seeds that ran (``n_seeds`` says how many)."""
+    numeric = results.select_dtypes("number").columns.drop("seed")
+    grouped = results.groupby(["held_out", "method"], sort=False)
+    means = grouped[list(numeric)].mean()
+    means["n_seeds"] = grouped.size()
+    return means.reset_index().assign(seed=0)
+
+
 def per_fold(results: pd.DataFrame, scale: str = "raw") -> pd.DataFrame:
-    """Fixed-panel mean r of every method (rows) on every fold (columns) of the first seed; blank: not run."""
-    first = results[results["seed"] == results["seed"].min()]
-    table = first.pivot_table(index="method", columns="held_out", values=f"{scale}_pcc_mean")
+    """Fixed-panel mean r of every method (rows) on every fold (columns), averaged over seeds; blank: not run."""
+    table = fold_means(results).pivot_table(index="method", columns="held_out", values=f"{scale}_pcc_mean")
     return table.loc[[m for m in METHOD_ORDER if m in table.index]].round(3)
 
 
@@ -265,10 +274,12 @@ def report(results: pd.DataFrame, patient_section: str = "B4") -> str:
     """Markdown tables of both protocols, raw and normalised, with the headline comparison and the per-fold r.
 
     A method run twice on the same fold and seed (merged result files) counts once: the last row is kept.
+    Leave-one-section-out statistics are over folds, each fold averaged over its seeds; the held-out patient's
+    are over its seeds.
     """
     results = results.drop_duplicates(["held_out", "seed", "method"], keep="last")
     patient = results[results["held_out"] == patient_section]
-    loso = results[results["seed"] == results["seed"].min()]
+    loso = fold_means(results)
     lines = []
     for title, part in [("leave-one-section-out", loso), (f"held-out patient (test {patient_section})", patient)]:
         if part.empty:
@@ -292,8 +303,8 @@ def main(args: argparse.Namespace) -> pd.DataFrame:
     print(f"features: {time.perf_counter() - start:.0f} s", flush=True)
     # `--folds` with no section names runs only the held-out patient's extra seeds.
     sections = sorted(sdata.tables["table"].obs["section"].astype(str).unique()) if args.folds is None else args.folds
-    jobs = [(section, 0) for section in sections]
-    jobs += [(args.patient_section, seed) for seed in args.patient_seeds if seed != 0]
+    jobs = [(section, seed) for seed in args.fold_seeds for section in sections]
+    jobs += [(args.patient_section, seed) for seed in args.patient_seeds if (args.patient_section, seed) not in jobs]
     methods = args.methods or list(HYPERST_VARIANTS) + list(BASELINES)
     # Baselines together first (seconds), then one HyperST variant at a time: every result is saved at once.
     groups = [[m for m in methods if m in BASELINES]] + [[m] for m in methods if m in HYPERST_VARIANTS]
@@ -326,10 +337,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default="../shared/data", help="folder holding her2st/<section>/")
     parser.add_argument("--sections", nargs="+", default=None, help="sections to load (default all six)")
     parser.add_argument(
-        "--folds", nargs="*", default=None, help="held-out sections at seed 0 (default every section; none: only seeds)"
+        "--folds", nargs="*", default=None, help="held-out sections (default every section; none: patient seeds only)"
     )
     parser.add_argument("--patient-section", default="B4", help="test section of the held-out patient protocol")
-    parser.add_argument("--patient-seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--fold-seeds", nargs="+", type=int, default=[0], help="seeds of every fold")
+    parser.add_argument(
+        "--patient-seeds", nargs="*", type=int, default=[0, 1, 2], help="seeds of the held-out patient's fold"
+    )
     parser.add_argument("--methods", nargs="+", default=None, help="subset of the method names")
     parser.add_argument("--genes", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=FIT_OPTIONS["max_epochs"])
