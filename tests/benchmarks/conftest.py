@@ -1,0 +1,19 @@
+"""The benchmark scripts are not a package: tests load them from their path."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def accuracy():
+    """``benchmarks/accuracy.py`` as a module."""
+    spec = importlib.util.spec_from_file_location("accuracy_benchmark", SCRIPTS / "accuracy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
