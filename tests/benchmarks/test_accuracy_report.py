@@ -39,10 +39,11 @@ def test_fold_means_average_each_folds_seeds(accuracy, results):
 
 def test_paired_differences_are_per_fold_and_seed(accuracy, results):
     table = accuracy.paired(results.drop_duplicates(["held_out", "seed", "method"], keep="last"))
-    # no HEA - HyperST: -0.1 (B4, 0), +0.1 (B4, 1), -0.1 (C2, 0)
-    assert table.loc["no HEA", "difference"] == "-0.033 ± 0.115"
-    assert table.loc["no HEA", "ahead"] == "1 of 3"
-    assert table.loc["ridge (PCA + RidgeCV)", "ahead"] == "2 of 2"
+    # no HEA - HyperST: -0.1 (B4, 0), +0.1 (B4, 1), -0.1 (C2, 0); normalised values are half the raw ones
+    assert table.loc["no HEA", "raw: difference"] == "-0.033 ± 0.115"
+    assert table.loc["no HEA", "norm: difference"] == "-0.017 ± 0.058"
+    assert table.loc["no HEA", "raw: ahead"] == "1 of 3"
+    assert table.loc["ridge (PCA + RidgeCV)", "raw: ahead"] == "2 of 2"
 
 
 def test_report_keeps_the_last_rerun_and_orders_methods(accuracy, results):
