@@ -345,7 +345,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--patient-section", default="B4", help="test section of the held-out patient protocol")
     parser.add_argument("--fold-seeds", nargs="+", type=int, default=[0], help="seeds of every fold")
     parser.add_argument(
-        "--patient-seeds", nargs="*", type=int, default=[0, 1, 2], help="seeds of the held-out patient's fold"
+        "--patient-seeds",
+        nargs="*",
+        type=int,
+        default=[0, 1, 2],
+        help="seeds of the held-out patient's fold (no values: none)",
     )
     parser.add_argument("--methods", nargs="+", default=None, help="subset of the method names")
     parser.add_argument("--genes", type=int, default=200)
