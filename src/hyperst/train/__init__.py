@@ -66,7 +66,10 @@ def run_training(
             num_sanity_val_steps=0,
             default_root_dir=None,
         )
-        logger.info("Training on %s with %s precision.", trainer.strategy.root_device, trainer.precision)
+        processes = (
+            "" if trainer.world_size == 1 else f", {trainer.world_size} processes ({type(trainer.strategy).__name__})"
+        )
+        logger.info("Training on %s with %s precision%s.", trainer.strategy.root_device, trainer.precision, processes)
         trainer.fit(plan, train_dataloaders=train_loader, val_dataloaders=val_loader)
     return history.to_frame(), best.best_epoch
 
