@@ -208,8 +208,9 @@ def run_fold(
     return pd.DataFrame(rows)
 
 
-def summarise(results: pd.DataFrame, scale: str = "raw") -> pd.DataFrame:
-    """Mean ± sd over folds (or seeds) of every summary metric, one row per method.
+def summarise(results: pd.DataFrame, scale: str = "raw", count: str = "folds") -> pd.DataFrame:
+    """Mean ± sd over folds (or seeds) of every summary metric, one row per method; ``count`` names the column of
+    how many runs each row averages (a single run shows its value without a spread).
 
     PCC@200 is left out when no panel has more than 200 genes: it is then the fixed-panel mean r again.
     """
@@ -220,24 +221,29 @@ def summarise(results: pd.DataFrame, scale: str = "raw") -> pd.DataFrame:
     for key in keys:
         column = f"{scale}_{key}"
         mean, sd = grouped[column].mean(), grouped[column].std(ddof=1).fillna(0.0)
-        table[key] = [f"{mean[m]:.3f} ± {sd[m]:.3f}" for m in order]
-    table["folds"] = grouped.size()[order].to_numpy()
+        size = grouped.size()
+        table[key] = [f"{mean[m]:.3f} ± {sd[m]:.3f}" if size[m] > 1 else f"{mean[m]:.3f}" for m in order]
+    table[count] = grouped.size()[order].to_numpy()
     return table
 
 
-def paired(results: pd.DataFrame, reference: str = "HyperST") -> pd.DataFrame:
+def paired(results: pd.DataFrame, reference: str = "HyperST", over: str = "folds") -> pd.DataFrame:
     """Every method's mean r minus ``reference``'s on the same fold and seed, raw and normalised: mean ± sd of the
-    differences, and on how many (fold, seed) pairs the method is ahead.
+    differences over ``over`` (``"folds"``: a fold's seeds averaged first; ``"seeds"``: every (fold, seed) pair),
+    and how many of those the method is ahead on.
 
     Fold-to-fold spread is larger than most gaps between HyperST and its ablations; paired differences remove it.
+    A method run on fewer seeds is compared with the reference on those seeds only.
     """
     rows: dict[str, dict[str, str]] = {}
     for scale in ("raw", "norm"):
         wide = results.pivot_table(index=["held_out", "seed"], columns="method", values=f"{scale}_pcc_mean")
         for method in [m for m in METHOD_ORDER if m in wide and m != reference]:
             gap = (wide[method] - wide[reference]).dropna()
-            sd = gap.std(ddof=1) if len(gap) > 1 else 0.0
-            rows.setdefault(method, {})[f"{scale}: difference"] = f"{gap.mean():+.3f} ± {sd:.3f}"
+            if over == "folds":
+                gap = gap.groupby(level="held_out").mean()
+            sd = f" ± {gap.std(ddof=1):.3f}" if len(gap) > 1 else ""
+            rows.setdefault(method, {})[f"{scale}: difference"] = f"{gap.mean():+.3f}{sd}"
             rows[method][f"{scale}: ahead"] = f"{(gap > 0).sum()} of {len(gap)}"
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(f"method - {reference}")
 
@@ -282,19 +288,22 @@ def report(results: pd.DataFrame, patient_section: str = "B4") -> str:
     """
     results = results.drop_duplicates(["held_out", "seed", "method"], keep="last")
     patient = results[results["held_out"] == patient_section]
-    loso = fold_means(results)
     lines = []
-    for title, part in [("leave-one-section-out", loso), (f"held-out patient (test {patient_section})", patient)]:
-        if part.empty:
+    for title, runs, unit in [
+        ("leave-one-section-out", results, "folds"),
+        (f"held-out patient (test {patient_section})", patient, "seeds"),
+    ]:
+        if runs.empty:
             continue
+        rows = fold_means(runs) if unit == "folds" else runs
         for scale in ("raw", "norm"):
-            lines += [f"\n### {title}, {scale}\n", summarise(part, scale).to_markdown(), ""]
-            if "HyperST" in set(part["method"]) and set(BASELINES) & set(part["method"]):
-                lines.append(str(headline(part, scale)))
-        if "HyperST" in set(part["method"]):
-            lines += [f"\n### {title}, paired differences\n", paired(part).to_markdown(), ""]
+            lines += [f"\n### {title}, {scale}\n", summarise(rows, scale, unit).to_markdown(), ""]
+            if "HyperST" in set(rows["method"]) and set(BASELINES) & set(rows["method"]):
+                lines.append(str(headline(rows, scale)))
+        if "HyperST" in set(runs["method"]):
+            lines += [f"\n### {title}, paired differences\n", paired(runs, over=unit).to_markdown(), ""]
     for scale in ("raw", "norm"):
-        lines += [f"\n### per fold, mean r ({scale})\n", per_fold(loso, scale).to_markdown(), ""]
+        lines += [f"\n### per fold, mean r ({scale})\n", per_fold(results, scale).to_markdown(), ""]
     return "\n".join(lines)
 
 

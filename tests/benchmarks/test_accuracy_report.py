@@ -38,12 +38,18 @@ def test_fold_means_average_each_folds_seeds(accuracy, results):
 
 
 def test_paired_differences_are_per_fold_and_seed(accuracy, results):
-    table = accuracy.paired(results.drop_duplicates(["held_out", "seed", "method"], keep="last"))
+    runs = results.drop_duplicates(["held_out", "seed", "method"], keep="last")
     # no HEA - HyperST: -0.1 (B4, 0), +0.1 (B4, 1), -0.1 (C2, 0); normalised values are half the raw ones
-    assert table.loc["no HEA", "raw: difference"] == "-0.033 ± 0.115"
-    assert table.loc["no HEA", "norm: difference"] == "-0.017 ± 0.058"
-    assert table.loc["no HEA", "raw: ahead"] == "1 of 3"
-    assert table.loc["ridge (PCA + RidgeCV)", "raw: ahead"] == "2 of 2"
+    by_seed = accuracy.paired(runs, over="seeds")
+    assert by_seed.loc["no HEA", "raw: difference"] == "-0.033 ± 0.115"
+    assert by_seed.loc["no HEA", "norm: difference"] == "-0.017 ± 0.058"
+    assert by_seed.loc["no HEA", "raw: ahead"] == "1 of 3"
+    # over folds, B4's two seeds are averaged first (0.0), then C2 (-0.1)
+    by_fold = accuracy.paired(runs, over="folds")
+    assert by_fold.loc["no HEA", "raw: difference"] == "-0.050 ± 0.071"
+    assert by_fold.loc["no HEA", "raw: ahead"] == "0 of 2"
+    # ridge ran seed 0 only: compared with HyperST's seed 0 (+0.05 on B4, +0.15 on C2), not its seed mean
+    assert by_fold.loc["ridge (PCA + RidgeCV)", "raw: difference"] == "+0.100 ± 0.071"
 
 
 def test_report_keeps_the_last_rerun_and_orders_methods(accuracy, results):
@@ -54,3 +60,11 @@ def test_report_keeps_the_last_rerun_and_orders_methods(accuracy, results):
     assert "held-out patient (test B4)" in text and "0.450" not in text.split("held-out patient")[1]
     # leave-one-section-out: HyperST over folds (0.55, 0.30) against ridge (0.55, 0.45)
     assert "0.425 ± 0.177" in text and "0.500 ± 0.071" in text
+
+
+def test_summarise_counts_runs_and_shows_no_spread_for_one(accuracy, results):
+    table = accuracy.summarise(results[results["held_out"] == "B4"], "raw", count="seeds")
+    assert table.loc["HyperST", "pcc_mean"] == "0.550 ± 0.071"
+    assert table.loc["ridge (PCA + RidgeCV)", "pcc_mean"] == "0.550"
+    assert table["seeds"].to_dict() == {"ridge (PCA + RidgeCV)": 1, "HyperST": 2, "no HEA": 2}
+    assert "pcc@200" not in table  # equals the mean r with 200 genes
