@@ -2,7 +2,8 @@
 
 Use ``@doc_params(show_save_ax=doc_show_save_ax)`` and put ``{show_save_ax}`` on its own line, at the
 indentation of the other parameter names, in the function's ``Parameters`` section (the docstring is cleaned
-with :func:`inspect.cleandoc` first, so the shared text needs no indentation).
+with :func:`inspect.cleandoc` first, so the shared text needs no indentation). ``{returns_fig}`` stands for the
+whole ``Returns`` section of a plot.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ save
     Write the figure to this path (the format follows the suffix: ``.png``, ``.pdf``, ``.svg``).
 return_fig
     Return the :class:`~matplotlib.figure.Figure` instead of ``None``."""
+
+doc_returns_fig = """\
+Returns
+-------
+The figure with ``return_fig=True``, else ``None``."""
 
 doc_table_key_output = """\
 table_key

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hyperst._constants import Key
-from hyperst._docs import doc_params, doc_show_save_ax, doc_table_key_output
+from hyperst._docs import doc_params, doc_returns_fig, doc_show_save_ax, doc_table_key_output
 from hyperst.data._table import output_table
 from hyperst.metrics import PER_GENE
 from hyperst.pl._utils import OKABE_ITO, finish, new_axes
@@ -23,7 +23,7 @@ METRIC_LABELS = {"pearson": "Pearson r", "spearman": "Spearman ρ", "mse": "MSE"
 _SCALE = "log2(1 + count)"
 
 
-@doc_params(show_save_ax=doc_show_save_ax, table_key=doc_table_key_output)
+@doc_params(returns_fig=doc_returns_fig, show_save_ax=doc_show_save_ax, table_key=doc_table_key_output)
 def gene_metrics(
     sdata: SpatialData | AnnData,
     *,
@@ -59,9 +59,7 @@ def gene_metrics(
         Size of the figure in inches (ignored with ``ax``).
     {show_save_ax}
 
-    Returns
-    -------
-    The figure with ``return_fig=True``, else ``None``.
+    {returns_fig}
 
     Examples
     --------

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hyperst._docs import doc_params, doc_show_save_ax
+from hyperst._docs import doc_params, doc_returns_fig, doc_show_save_ax
 from hyperst.pl._utils import OKABE_ITO, finish, new_axes
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ QUANTITIES = {
 _STAGES = (("train", "train"), ("val", "validation"))
 
 
-@doc_params(show_save_ax=doc_show_save_ax)
+@doc_params(returns_fig=doc_returns_fig, show_save_ax=doc_show_save_ax)
 def training_history(
     model: HyperST,
     *,
@@ -61,9 +61,7 @@ def training_history(
         Size of the whole figure in inches; default about 3.4 x 2.8 per panel.
     {show_save_ax}
 
-    Returns
-    -------
-    The figure with ``return_fig=True``, else ``None``.
+    {returns_fig}
 
     Examples
     --------

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hyperst._constants import Key
-from hyperst._docs import doc_params, doc_show_save_ax
+from hyperst._docs import doc_params, doc_returns_fig, doc_show_save_ax
 from hyperst.data._table import output_table
 from hyperst.pl._poincare_inputs import (
     HIERARCHY_EDGES,
@@ -40,7 +40,7 @@ LABELS = {
 }
 
 
-@doc_params(show_save_ax=doc_show_save_ax)
+@doc_params(returns_fig=doc_returns_fig, show_save_ax=doc_show_save_ax)
 def poincare(
     sdata: SpatialData | AnnData,
     *,
@@ -114,9 +114,7 @@ def poincare(
         Size of a new figure; default ``(9.5, 5.5)`` with the side panel, ``(6, 6)`` without.
     {show_save_ax}
 
-    Returns
-    -------
-    The figure with ``return_fig=True``, else ``None``.
+    {returns_fig}
 
     Examples
     --------

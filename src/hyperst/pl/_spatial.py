@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hyperst._constants import Key
-from hyperst._docs import doc_params, doc_show_save_ax, doc_table_key_output
+from hyperst._docs import doc_params, doc_returns_fig, doc_show_save_ax, doc_table_key_output
 from hyperst.data._table import output_table
 from hyperst.pl._spatial_view import RESIDUAL, SpotView, build_view, resolve_genes, resolve_regions
 from hyperst.pl._utils import EXPRESSION_CMAP, RESIDUAL_CMAP, finish, new_axes
@@ -24,7 +24,7 @@ PANELS = (Key.OBSERVED, Key.PREDICTED, RESIDUAL)
 _SCALE = "log2(1 + count)"
 
 
-@doc_params(show_save_ax=doc_show_save_ax, table_key=doc_table_key_output)
+@doc_params(returns_fig=doc_returns_fig, show_save_ax=doc_show_save_ax, table_key=doc_table_key_output)
 def spatial_genes(
     sdata: SpatialData,
     genes: str | Sequence[str],
@@ -67,9 +67,7 @@ def spatial_genes(
         Size of the whole figure in inches; default about 3.6 x 3.3 per panel.
     {show_save_ax}
 
-    Returns
-    -------
-    The figure with ``return_fig=True``, else ``None``.
+    {returns_fig}
 
     Examples
     --------
