@@ -186,6 +186,12 @@ def test_table_annotates_a_missing_element(sdata):
     assert table.obs.equals(before_obs)
 
 
+def test_table_without_annotation(sdata):
+    del sdata.tables["table"].uns["spatialdata_attrs"]
+    with pytest.raises(KeyError, match=r"'table' does not say which spots it annotates.*TableModel\.parse"):
+        prepare_spots(sdata)
+
+
 def test_table_rows_without_spots(sdata):
     table = sdata.tables["table"]
     table.obs["spot_id"] = table.obs["spot_id"].to_numpy() + 1000

@@ -207,6 +207,13 @@ def test_bad_inputs(predicted_sdata):
     no_spots = spatialdata.SpatialData(images=dict(sdata.images), tables={"hyperst": sdata.tables["hyperst"]})
     with pytest.raises(KeyError, match="not in the SpatialData object"):
         hst.pl.spatial_genes(no_spots, "G000")
+    unannotated = sdata.tables["hyperst"].copy()
+    del unannotated.uns["spatialdata_attrs"]
+    bare = spatialdata.SpatialData(
+        images=dict(sdata.images), shapes=dict(sdata.shapes), tables={"hyperst": unannotated}
+    )
+    with pytest.raises(KeyError, match=r"does not say which spots it annotates.*hst\.tl\.predict"):
+        hst.pl.spatial_genes(bare, "G000")
     no_images = spatialdata.SpatialData(shapes=dict(sdata.shapes), tables={"hyperst": sdata.tables["hyperst"]})
     with pytest.raises(ValueError, match="No H&E image"):
         hst.pl.spatial_genes(no_images, "G000", sections="S1")

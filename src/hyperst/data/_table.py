@@ -49,6 +49,21 @@ def output_table(sdata: SpatialData | AnnData, table_key: str, *, allow_anndata:
     return tables[table_key]
 
 
+def table_keys(table: AnnData, table_key: str, *, fix: str) -> tuple[str | list[str], str, str]:
+    """Return the table's SpatialData annotation: annotated region(s), region key and instance key.
+
+    Raises a ``KeyError`` that names the table and ends with ``fix`` when the table has none.
+    """
+    from spatialdata.models import get_table_keys
+
+    try:
+        return get_table_keys(table)
+    except (KeyError, ValueError) as error:
+        raise KeyError(
+            f"Table {table_key!r} does not say which spots it annotates (no `uns['spatialdata_attrs']`); {fix}"
+        ) from error
+
+
 def annotated_regions(sdata: SpatialData, table: AnnData, table_key: str) -> tuple[list[str], str, str]:
     """Shapes elements annotated by the table, with its region and instance keys.
 
@@ -59,15 +74,8 @@ def annotated_regions(sdata: SpatialData, table: AnnData, table_key: str) -> tup
     TypeError
         When it annotates something other than a shapes element.
     """
-    from spatialdata.models import get_table_keys
-
-    try:
-        regions, region_key, instance_key = get_table_keys(table)
-    except (KeyError, ValueError) as error:
-        raise KeyError(
-            f"Table {table_key!r} does not say which spots it annotates (no `uns['spatialdata_attrs']`). "
-            "Parse it with `TableModel.parse(table, region=..., region_key=..., instance_key=...)`."
-        ) from error
+    fix = "parse it with `TableModel.parse(table, region=..., region_key=..., instance_key=...)`."
+    regions, region_key, instance_key = table_keys(table, table_key, fix=fix)
     regions = [regions] if isinstance(regions, str) else list(regions)
     for region in regions:
         if region in sdata.shapes:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hyperst._constants import Key
+from hyperst.data._table import table_keys
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -108,15 +109,7 @@ def resolve_regions(
 
 def section_labels(table: AnnData, table_key: str) -> dict[str, str]:
     """Spots element -> section label (``obs["section"]`` when it has one value per element, else the element)."""
-    from spatialdata.models import get_table_keys
-
-    try:
-        _, region_key, _ = get_table_keys(table)
-    except (KeyError, ValueError) as error:
-        raise KeyError(
-            f"Table {table_key!r} does not say which spots it annotates (no `uns['spatialdata_attrs']`); pass "
-            "the table written by `hst.tl.predict`."
-        ) from error
+    _, region_key, _ = table_keys(table, table_key, fix="pass the table written by `hst.tl.predict`.")
     regions = table.obs[region_key].astype(str).to_numpy()
     labels = {}
     for region in dict.fromkeys(regions):
