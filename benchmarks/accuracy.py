@@ -218,12 +218,12 @@ def summarise(results: pd.DataFrame, scale: str = "raw", count: str = "folds") -
     grouped = results.groupby("method", sort=False)
     table = pd.DataFrame(index=pd.Index(order, name="method"))
     keys = [k for k in SUMMARY_KEYS if k != "pcc@200" or results["n_genes"].max() > 200]
+    size = grouped.size()
     for key in keys:
         column = f"{scale}_{key}"
         mean, sd = grouped[column].mean(), grouped[column].std(ddof=1).fillna(0.0)
-        size = grouped.size()
         table[key] = [f"{mean[m]:.3f} ± {sd[m]:.3f}" if size[m] > 1 else f"{mean[m]:.3f}" for m in order]
-    table[count] = grouped.size()[order].to_numpy()
+    table[count] = size[order].to_numpy()
     return table
 
 

@@ -30,9 +30,7 @@ def no_autocast(device_type: str) -> contextlib.AbstractContextManager:
     whenever autocast is off anyway, as in every float32 fit and prediction.
     """
     is_available = getattr(torch.amp, "is_autocast_available", None)
-    if is_available is not None and not is_available(device_type):
-        return contextlib.nullcontext()
-    if not torch.is_autocast_enabled(device_type):
+    if (is_available is not None and not is_available(device_type)) or not torch.is_autocast_enabled(device_type):
         return contextlib.nullcontext()
     return torch.autocast(device_type, enabled=False)
 
