@@ -108,9 +108,9 @@ def _bare_epochs(sdata, genes: list[str], epochs: int, options: dict) -> list[fl
     rows = np.flatnonzero(spots.trainable)
     kwargs = {k: options[k] for k in ("embed_dim",)}
     model = hst.HyperST(genes, encoder=options["encoder"], encoder_kwargs=options["encoder_kwargs"], seed=0, **kwargs)
-    network = model.network
+    network = model.module
     if model.encoder.frozen:
-        features = model.encoder.features(spots)
+        features = model.frozen_features(spots)
         network.scaler.fit(torch.from_numpy(np.concatenate([f[rows] for f in features])))
         dataset = SpotDataset(spots, rows, size=model.input_size, features=features)
         image_keys = ("spot_features", "niche_features")
@@ -129,7 +129,7 @@ def _bare_epochs(sdata, genes: list[str], epochs: int, options: dict) -> list[fl
     loader = DataLoader(
         dataset, batch_size, shuffle=True, drop_last=len(rows) > batch_size, generator=generator, collate_fn=collate
     )
-    groups = network.module.parameter_groups(0.01)
+    groups = network.head.parameter_groups(0.01)
     encoder = [p for p in network.encoder.parameters() if p.requires_grad]
     if encoder:
         groups.append({"params": encoder, "weight_decay": 0.01})
@@ -240,7 +240,7 @@ def _bare_predict_seconds(sdata, model, batch_size: int, forward: bool = True) -
     from hyperst.data import iter_crops, prepare_spots
 
     spots = prepare_spots(sdata, table_key=None, spots_key="spots")
-    network = model.network.eval()
+    network = model.module.eval()
     size = model.input_size
     start = time.perf_counter()
     with torch.inference_mode():
@@ -343,7 +343,7 @@ def bench_scaling(args: argparse.Namespace) -> None:
 IMPORTS = {
     "`import hyperst`": "import hyperst",
     "`hst.tl` (first access)": "import hyperst as hst; hst.tl.fit",
-    "training stack (`hyperst.model_training`: torch, Lightning)": "import hyperst.model_training",
+    "training stack (`hyperst.model`: torch, Lightning)": "import hyperst.model",
     "bare interpreter start": "pass",
 }
 

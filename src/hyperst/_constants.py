@@ -1,26 +1,70 @@
-"""Default names of every table, column, layer, obsm and uns key hyperst reads or writes.
+"""Every key, name and choice hyperst reads or writes, defined once (squidpy's ``_constants`` pattern).
 
-Keep string literals for container keys here only, so the public contract (DESIGN.md §1) lives in one place.
+Torch-free and import-free, so every layer may use it. Container keys are constants of :class:`Key` (derived keys
+are functions), sizes are constants of :class:`Unit`, and every option with a fixed set of values is one
+``Literal`` whose values :func:`choices` lists and :func:`check_choice` enforces.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final, Literal, get_args
+
+# ---------------------------------------------------------------------------------------------- choices
+Stream = Literal["image_spot", "image_niche", "gene_spot", "gene_niche"]  # the four embedding streams
+Modality = Literal["image", "gene"]
+Alignment = Literal["hyperbolic", "euclidean", "none"]  # HyperST and its two alignment ablations
+DecoderInput = Literal["spot+niche", "spot", "niche"]
+HEAReduction = Literal["mean", "reference"]  # paper: mean of the pair terms; reference code: 0.5 * sum
+Grid = Literal["hexagonal", "square", "generic"]  # spot lattices: Visium, legacy ST, anything else
+TileGrid = Literal["hexagonal", "square"]  # lattices `hst.pp.tile_tissue` lays out
+ValidationMode = Literal["auto", "group", "spatial", "none"]  # early-stopping split of `hst.tl.fit`
+OutOfBounds = Literal["pad", "exclude"]  # spots whose crops leave the image
+GeneSelection = Literal["hmhvg", "hvg"]  # `hst.pp.select_genes` methods
 
 
+def choices(literal: Any) -> tuple[str, ...]:
+    """Return the values of a ``Literal`` choice, in order (e.g. ``choices(Alignment)``)."""
+    return get_args(literal)
+
+
+def check_choice(name: str, value: Any, literal: Any) -> None:
+    """Raise a ``ValueError`` naming the option and its values when ``value`` is not one of ``literal``'s."""
+    if value not in get_args(literal):
+        raise ValueError(f"`{name}` must be one of {get_args(literal)}, got {value!r}.")
+
+
+#: The embedding streams in drawing order, generic to specific: image above gene, spot above niche.
+STREAMS: Final[tuple[Stream, ...]] = get_args(Stream)
+IMAGE_STREAMS: Final[tuple[Stream, Stream]] = ("image_spot", "image_niche")
+GENE_STREAMS: Final[tuple[Stream, Stream]] = ("gene_spot", "gene_niche")
+#: Parent -> child pairs of the hierarchy that HEA's entailment cones enforce: the image entails the gene profile
+#: at both scales, the spot entails its niche in both modalities (docs/method.md, "Hierarchical entailment").
+IMAGE_GENE_PAIRS: Final[tuple[tuple[Stream, Stream], ...]] = (
+    ("image_spot", "gene_spot"),
+    ("image_niche", "gene_niche"),
+)
+SPOT_NICHE_PAIRS: Final[tuple[tuple[Stream, Stream], ...]] = (
+    ("image_spot", "image_niche"),
+    ("gene_spot", "gene_niche"),
+)
+HIERARCHY_PAIRS: Final = IMAGE_GENE_PAIRS + SPOT_NICHE_PAIRS
+
+
+# ---------------------------------------------------------------------------------------------- keys
 class Key:
-    """Container keys (tables, columns, layers, obsm, uns)."""
+    """Container keys (tables, columns, layers, obsm, uns); derived keys are functions."""
 
     # tables
     TABLE: Final = "table"  # input counts table
     OUTPUT_TABLE: Final = "hyperst"  # prediction table written by ``tl.predict``
 
-    # table.obs / table.var columns
+    # table.obs / table.var / table.uns of the input table
     REGION: Final = "region"  # SpatialData region_key written by hyperst
     INSTANCE: Final = "spot_id"  # SpatialData instance_key written by hyperst
     SECTION: Final = "section"
     PATIENT: Final = "patient"
-    GENE_SELECTED: Final = "hyperst_gene"
+    GENE_PANEL: Final = "hyperst_gene"  # var column (bool): the panel ``pp.select_genes`` chose
+    GENE_PANEL_RECORD: Final = "hyperst_genes"  # uns record of that choice: method, ranked genes, parameters
 
     # layers / obsm / uns of the output table
     PREDICTED: Final = "predicted"
@@ -28,6 +72,11 @@ class Key:
     SPATIAL: Final = "spatial"
     UNS: Final = "hyperst"
     METRICS: Final = "metrics"
+
+    @staticmethod
+    def embedding(stream: Stream) -> str:
+        """``obsm`` key of a stream's embeddings in the output table, e.g. ``"hyperst_image_spot"``."""
+        return f"{Key.UNS}_{stream}"
 
 
 class Unit:
@@ -40,15 +89,8 @@ class Unit:
     MIN_SPOT_CROP_UM: Final = 112.0
 
 
-class DataKey:
-    """Keys and names of the data layer (gene panel record, dataset cache, grid kinds)."""
-
-    GENE_SELECTION_UNS: Final = "hyperst_genes"  # table.uns record written by ``pp.select_genes``
-    DATA_DIR_ENV: Final = "HYPERST_DATA_DIR"  # cache directory and offline override of the dataset registry
-    GRID_HEXAGONAL: Final = "hexagonal"  # Visium: 6 neighbours at one spacing
-    GRID_SQUARE: Final = "square"  # legacy Spatial Transcriptomics: 8 neighbours in the first ring
-    GRID_GENERIC: Final = "generic"  # anything else: k nearest neighbours
-
+# Environment variable naming the dataset cache directory (also the offline override of the download registry).
+DATA_DIR_ENV: Final = "HYPERST_DATA_DIR"
 
 # Default image encoder of `hst.tl.fit` and `HyperST`: frozen squidpy colour/texture features. On small data they
 # match a CNN trained end to end at a fraction of the cost (docs/benchmarks.md, "Default image encoder").

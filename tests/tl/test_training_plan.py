@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from hyperst.model import HyperST
-from hyperst.model_training import _collate
+from hyperst.model._training_data import _collate
 from hyperst.train import HyperSTTrainingPlan
 from hyperst.train._callbacks import History
 
@@ -27,7 +27,7 @@ class Recorder(pl.Callback):
         self.steps.append((trainer.current_epoch, float(outputs["loss"]), len(batch["spot_image"])))
 
     def on_train_epoch_end(self, trainer, pl_module):
-        self.curvature.append(pl_module.network.module.curvature)
+        self.curvature.append(pl_module.network.head.curvature)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def trained():
     loader = DataLoader(items, batch_size=BATCH, collate_fn=_collate(False))
     model = HyperST([f"g{i}" for i in range(N_GENES)], encoder="cnn", encoder_kwargs={"input_size": 16, "width": 4,
                     "n_blocks": 2}, embed_dim=16)  # fmt: skip
-    plan = HyperSTTrainingPlan(model.network, lr=1e-2)
+    plan = HyperSTTrainingPlan(model.module, lr=1e-2)
     calls = []
     log = plan.log
     plan.log = lambda name, *args, **kwargs: (calls.append(name), log(name, *args, **kwargs))
@@ -73,7 +73,7 @@ def test_learned_scalars_are_end_of_epoch_values(trained):
 
 def test_values_are_logged_once_per_epoch_not_per_step(trained):
     history, _, calls, plan = trained
-    per_epoch = 4 + len(plan.network.module.learned_scalars())  # loss, mse, hca, hea + scalars
+    per_epoch = 4 + len(plan.network.head.learned_scalars())  # loss, mse, hca, hea + scalars
     assert len(calls) == EPOCHS * per_epoch  # independent of the number of batches
     assert set(calls) == set(history.columns)
 

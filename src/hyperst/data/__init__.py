@@ -16,45 +16,75 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _LAZY_IMPORTS: dict[str, str] = {
+    "PLATFORM_UM": "hyperst.data._grid",
     "CropCache": "hyperst.data._cache",
     "GridGeometry": "hyperst.data._grid",
     "GroupLeakageWarning": "hyperst.data.splits",
+    "ImageLevel": "hyperst.data._image",
     "Section": "hyperst.data._sections",
     "Split": "hyperst.data.splits",
     "SpotData": "hyperst.data._spots",
     "SpotDataset": "hyperst.data._dataset",
+    "check_counts": "hyperst.data._table",
+    "check_image": "hyperst.data._image",
+    "check_unique_genes": "hyperst.data._table",
+    "count_matrix": "hyperst.data._table",
     "detect_grid": "hyperst.data._grid",
     "dihedral": "hyperst.data._dataset",
     "encode_crops": "hyperst.data._features",
     "extract_crops": "hyperst.data._crops",
+    "get_table": "hyperst.data._table",
     "group_kfold": "hyperst.data.splits",
+    "image_levels": "hyperst.data._image",
     "iter_crops": "hyperst.data._crops",
     "leave_one_group_out": "hyperst.data.splits",
+    "log2p": "hyperst.data._scale",
     "neighbour_graph": "hyperst.data._niches",
     "niche_means": "hyperst.data._niches",
+    "obsm_features": "hyperst.data._obsm_features",
+    "output_table": "hyperst.data._table",
     "prepare_spots": "hyperst.data._spots",
+    "resolve_genes": "hyperst.data._table",
+    "table_keys": "hyperst.data._table",
     "tissue_fraction": "hyperst.data._image",
+    "validation_split": "hyperst.data._validation",
+    "value_scale": "hyperst.data._image",
 }
 
 __all__ = [  # kept in sync with _LAZY_IMPORTS by a test
+    "PLATFORM_UM",
     "CropCache",
     "GridGeometry",
     "GroupLeakageWarning",
+    "ImageLevel",
     "Section",
     "Split",
     "SpotData",
     "SpotDataset",
+    "check_counts",
+    "check_image",
+    "check_unique_genes",
+    "count_matrix",
     "detect_grid",
     "dihedral",
     "encode_crops",
     "extract_crops",
+    "get_table",
     "group_kfold",
+    "image_levels",
     "iter_crops",
     "leave_one_group_out",
+    "log2p",
     "neighbour_graph",
     "niche_means",
+    "obsm_features",
+    "output_table",
     "prepare_spots",
+    "resolve_genes",
+    "table_keys",
     "tissue_fraction",
+    "validation_split",
+    "value_scale",
 ]
 
 if TYPE_CHECKING:
@@ -62,11 +92,23 @@ if TYPE_CHECKING:
     from hyperst.data._crops import extract_crops, iter_crops
     from hyperst.data._dataset import SpotDataset, dihedral
     from hyperst.data._features import encode_crops
-    from hyperst.data._grid import GridGeometry, detect_grid
-    from hyperst.data._image import tissue_fraction
+    from hyperst.data._grid import PLATFORM_UM, GridGeometry, detect_grid
+    from hyperst.data._image import ImageLevel, check_image, image_levels, tissue_fraction, value_scale
     from hyperst.data._niches import neighbour_graph, niche_means
+    from hyperst.data._obsm_features import obsm_features
+    from hyperst.data._scale import log2p
     from hyperst.data._sections import Section
     from hyperst.data._spots import SpotData, prepare_spots
+    from hyperst.data._table import (
+        check_counts,
+        check_unique_genes,
+        count_matrix,
+        get_table,
+        output_table,
+        resolve_genes,
+        table_keys,
+    )
+    from hyperst.data._validation import validation_split
     from hyperst.data.splits import GroupLeakageWarning, Split, group_kfold, leave_one_group_out
 
 

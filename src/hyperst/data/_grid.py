@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hyperst._constants import DataKey, Unit
+from hyperst._constants import Grid, Unit
 
 # A neighbour counts as "at one spacing" within this factor of the median nearest-neighbour distance;
 # the next shells are sqrt(2) (square grid) and sqrt(3) (hexagonal grid) spacings away.
@@ -19,11 +19,11 @@ _MIN_INTERIOR = 0.1  # share of spots with a full first shell needed to call a l
 _SHELL_CUTOFF = 1.3  # first shell when measuring the spacing: below the sqrt(2) diagonal of a square grid
 # Radius of the first ring, in spacings: hexagonal ring at 1, next shell at sqrt(3) = 1.73;
 # square ring at 1 and sqrt(2) = 1.41, next shell at 2.
-RING_RADIUS = {DataKey.GRID_HEXAGONAL: 1.35, DataKey.GRID_SQUARE: 1.7}
-RING_SIZE = {DataKey.GRID_HEXAGONAL: 6, DataKey.GRID_SQUARE: 8}
+RING_RADIUS = {"hexagonal": 1.35, "square": 1.7}
+RING_SIZE = {"hexagonal": 6, "square": 8}
 PLATFORM_UM = {  # grid kind -> (spot diameter, centre-to-centre spacing) in µm
-    DataKey.GRID_HEXAGONAL: (Unit.VISIUM_SPOT_DIAMETER_UM, Unit.VISIUM_SPOT_SPACING_UM),
-    DataKey.GRID_SQUARE: (Unit.LEGACY_ST_SPOT_DIAMETER_UM, Unit.LEGACY_ST_SPOT_SPACING_UM),
+    "hexagonal": (Unit.VISIUM_SPOT_DIAMETER_UM, Unit.VISIUM_SPOT_SPACING_UM),
+    "square": (Unit.LEGACY_ST_SPOT_DIAMETER_UM, Unit.LEGACY_ST_SPOT_SPACING_UM),
 }
 
 
@@ -40,7 +40,7 @@ class GridGeometry:
         Median nearest-neighbour distance, in the unit of the coordinates given to :func:`detect_grid`.
     """
 
-    kind: str
+    kind: Grid
     spacing: float
 
 
@@ -76,15 +76,15 @@ def detect_grid(xy: np.ndarray) -> GridGeometry:
     shell = distances[:, 1:][(distances[:, 1:] > 0) & (distances[:, 1:] <= _SHELL_CUTOFF * first_guess)]
     spacing = float(np.median(shell))
     if len(xy) < 7:
-        return GridGeometry(DataKey.GRID_GENERIC, spacing)
+        return GridGeometry("generic", spacing)
     # Interior spots of a hexagonal grid have 6 neighbours at one spacing, of a square grid 4 (plus 4 diagonal ones
     # near sqrt(2) spacings); edges have fewer, and random layouts rarely reach these counts (Poisson: < 2%).
     n_close = (distances[:, 1:] <= _SHELL_TOLERANCE * spacing).sum(axis=1)
     diagonal = (np.abs(distances[:, 1:] / spacing - np.sqrt(2)) < 0.15).sum(axis=1)
     if np.mean(n_close == 6) >= _MIN_INTERIOR:
-        kind = DataKey.GRID_HEXAGONAL
+        kind = "hexagonal"
     elif np.mean((n_close == 4) & (diagonal == 4)) >= _MIN_INTERIOR:
-        kind = DataKey.GRID_SQUARE
+        kind = "square"
     else:
-        kind = DataKey.GRID_GENERIC
+        kind = "generic"
     return GridGeometry(kind, spacing)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from hyperst._constants import Key
+from hyperst._constants import Key, OutOfBounds, check_choice
 from hyperst._logging import logger
 from hyperst.data import _table
 from hyperst.data._niches import DEFAULT_GENERIC_NEIGHBOURS, neighbour_graph, niche_means
@@ -21,8 +21,6 @@ from hyperst.data._sections import CROP_KINDS, Section, resolve_sections
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
     from spatialdata import SpatialData
-
-OUT_OF_BOUNDS_POLICIES = ("pad", "exclude")
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,7 +93,7 @@ def prepare_spots(
     spot_diameter_um: float | Mapping[str, float] | None = None,
     microns_per_pixel: float | Mapping[str, float] | None = None,
     with_counts: bool = True,
-    out_of_bounds: Literal["pad", "exclude"] = "pad",
+    out_of_bounds: OutOfBounds = "pad",
     check_tissue: bool = True,
     n_neighbours: int = DEFAULT_GENERIC_NEIGHBOURS,
 ) -> SpotData:
@@ -134,8 +132,7 @@ def prepare_spots(
     -------
     The spots as arrays (:class:`SpotData`).
     """
-    if out_of_bounds not in OUT_OF_BOUNDS_POLICIES:
-        raise ValueError(f"`out_of_bounds` must be one of {OUT_OF_BOUNDS_POLICIES}, got {out_of_bounds!r}.")
+    check_choice("out_of_bounds", out_of_bounds, OutOfBounds)
     keys = [spots_key] if isinstance(spots_key, str) else None if spots_key is None else list(spots_key)
     if table_key is None:
         if not keys:

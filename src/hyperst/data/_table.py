@@ -108,8 +108,8 @@ def resolve_genes(table: AnnData, genes: Sequence[str] | None, table_key: str) -
     """Check and return the requested genes, in the given order; ``None`` means ``var["hyperst_gene"]`` if present, else all genes."""
     check_unique_genes(table, table_key)
     if genes is None:
-        if Key.GENE_SELECTED in table.var:
-            return table.var_names[table.var[Key.GENE_SELECTED].to_numpy(dtype=bool)].tolist()
+        if Key.GENE_PANEL in table.var:
+            return table.var_names[table.var[Key.GENE_PANEL].to_numpy(dtype=bool)].tolist()
         return table.var_names.tolist()
     genes = [genes] if isinstance(genes, str) else list(genes)
     if len(set(genes)) != len(genes):

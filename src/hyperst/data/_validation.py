@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hyperst._constants import ValidationMode, check_choice
+
 if TYPE_CHECKING:
     from hyperst.data._spots import SpotData
-
-VALIDATION_MODES = ("auto", "group", "spatial", "none")
 
 
 def validation_split(
     spots: SpotData,
     rows: np.ndarray,
     *,
-    mode: str = "auto",
+    mode: ValidationMode = "auto",
     groupby: str = "section",
     fraction: float = 0.15,
     seed: int = 0,
@@ -31,8 +31,7 @@ def validation_split(
     every section, the ``fraction`` of spots in one band along the section's longer axis; ``"none"`` returns
     no validation rows; ``"auto"`` is ``"group"`` when the rows span at least 3 groups, else ``"spatial"``.
     """
-    if mode not in VALIDATION_MODES:
-        raise ValueError(f"`validation` must be one of {VALIDATION_MODES}, got {mode!r}.")
+    check_choice("validation", mode, ValidationMode)
     if not 0 < fraction < 1:
         raise ValueError(f"`validation_fraction` must be in (0, 1), got {fraction}.")
     rows = np.asarray(rows, dtype=int)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from hyperst._constants import DataKey, Key, Unit
+from hyperst._constants import DATA_DIR_ENV, Key, Unit
 from hyperst._logging import logger
 from hyperst.datasets import _registry
 
@@ -79,7 +79,7 @@ def _fetch(fetcher, name: str) -> Path:
     except OSError as error:  # network errors (requests' exceptions are OSErrors)
         raise OSError(
             f"Could not download {name!r} from {fetcher.get_url(name)} ({error}). Check the connection, or put the "
-            f"files in ${DataKey.DATA_DIR_ENV}/{name} (checked against their sha256) to work offline."
+            f"files in ${DATA_DIR_ENV}/{name} (checked against their sha256) to work offline."
         ) from error
 
 

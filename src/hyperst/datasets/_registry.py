@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hyperst._constants import DataKey
+from hyperst._constants import DATA_DIR_ENV
 
 if TYPE_CHECKING:
     import pooch as pooch_module
@@ -83,5 +83,5 @@ def make_pooch(
         base_url=base_url,
         registry={name: f"sha256:{sha256[name]}" for name in files},
         urls={name: base_url + path for name, path in files.items()},
-        env=None if data_dir is not None else DataKey.DATA_DIR_ENV,
+        env=None if data_dir is not None else DATA_DIR_ENV,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hyperst.geometry._common import no_autocast
 from hyperst.geometry.lorentz import (
     dist,
     dist0,
@@ -24,6 +25,7 @@ __all__ = [
     "half_aperture",
     "inner",
     "log_map0",
+    "no_autocast",
     "pairwise_dist",
     "pairwise_inner",
     "time_component",

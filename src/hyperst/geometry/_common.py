@@ -1,4 +1,4 @@
-"""Private helpers of :mod:`hyperst.geometry.lorentz`: full precision, safe norms, the time component."""
+"""Private helpers of :mod:`hyperst.geometry.lorentz`: float32 and autocast guards, safe norms, the time component."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def no_autocast(device_type: str) -> contextlib.AbstractContextManager:
     return torch.autocast(device_type, enabled=False)
 
 
-def full_precision(func: _F) -> _F:
-    """Run ``func`` with half-precision tensors upcast to float32 and autocast disabled."""
+def in_float32(func: _F) -> _F:
+    """Decorate a Lorentz function: run ``func`` with half-precision tensors upcast to float32 and autocast disabled."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Tensor:

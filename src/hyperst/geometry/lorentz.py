@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from hyperst.geometry._common import SINH_MAX, Curvature, floor_eps, full_precision, safe_norm, time_of
+from hyperst.geometry._common import SINH_MAX, Curvature, floor_eps, in_float32, safe_norm, time_of
 
 __all__ = [
     "dist",
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 
-@full_precision
+@in_float32
 def time_component(x: Tensor, curv: Curvature) -> Tensor:
     """Time component ``x_t = sqrt(1 / curv + ||x||^2)`` of points on the hyperboloid.
 
@@ -64,7 +64,7 @@ def time_component(x: Tensor, curv: Curvature) -> Tensor:
     return time_of(x, curv)
 
 
-@full_precision
+@in_float32
 def inner(x: Tensor, y: Tensor, curv: Curvature) -> Tensor:
     """Lorentz inner product ``<x, y>_L = <x, y> - x_t y_t`` of matching points.
 
@@ -84,7 +84,7 @@ def inner(x: Tensor, y: Tensor, curv: Curvature) -> Tensor:
     return (x * y).sum(dim=-1) - time_of(x, curv) * time_of(y, curv)
 
 
-@full_precision
+@in_float32
 def pairwise_inner(x: Tensor, y: Tensor, curv: Curvature) -> Tensor:
     """Lorentz inner product between every point of ``x`` and every point of ``y``.
 
@@ -110,7 +110,7 @@ def _arccosh_distance(c_inner: Tensor, curv: Curvature, eps: float) -> Tensor:
     return torch.acosh(argument) / curv**0.5
 
 
-@full_precision
+@in_float32
 def dist(x: Tensor, y: Tensor, curv: Curvature, *, eps: float = 1e-8) -> Tensor:
     """Geodesic distance ``arccosh(-curv <x, y>_L) / sqrt(curv)`` between matching points.
 
@@ -133,7 +133,7 @@ def dist(x: Tensor, y: Tensor, curv: Curvature, *, eps: float = 1e-8) -> Tensor:
     return _arccosh_distance(curv * inner(x, y, curv), curv, eps)
 
 
-@full_precision
+@in_float32
 def pairwise_dist(x: Tensor, y: Tensor, curv: Curvature, *, eps: float = 1e-8) -> Tensor:
     """Geodesic distance between every point of ``x`` and every point of ``y``.
 
@@ -155,7 +155,7 @@ def pairwise_dist(x: Tensor, y: Tensor, curv: Curvature, *, eps: float = 1e-8) -
     return _arccosh_distance(curv * pairwise_inner(x, y, curv), curv, eps)
 
 
-@full_precision
+@in_float32
 def dist0(x: Tensor, curv: Curvature) -> Tensor:
     """Geodesic distance from the origin, ``arcsinh(sqrt(curv) ||x||) / sqrt(curv)``.
 
@@ -173,7 +173,7 @@ def dist0(x: Tensor, curv: Curvature) -> Tensor:
     return torch.asinh(curv**0.5 * safe_norm(x)) / curv**0.5
 
 
-@full_precision
+@in_float32
 def exp_map0(v: Tensor, curv: Curvature, *, eps: float = 1e-8) -> Tensor:
     """Exponential map at the origin: ``x = sinh(sqrt(curv) ||v||) v / (sqrt(curv) ||v||)``.
 
@@ -197,7 +197,7 @@ def exp_map0(v: Tensor, curv: Curvature, *, eps: float = 1e-8) -> Tensor:
     return torch.sinh(sinh_input) * v / torch.clamp(rc_norm, min=eps)
 
 
-@full_precision
+@in_float32
 def log_map0(x: Tensor, curv: Curvature, *, eps: float = 1e-8) -> Tensor:
     """Logarithmic map at the origin (inverse of :func:`~hyperst.geometry.exp_map0`).
 
@@ -222,7 +222,7 @@ def log_map0(x: Tensor, curv: Curvature, *, eps: float = 1e-8) -> Tensor:
     return torch.asinh(rc_norm) / rc_norm * x
 
 
-@full_precision
+@in_float32
 def half_aperture(x: Tensor, curv: Curvature, *, min_radius: float = 0.1, eps: float = 1e-8) -> Tensor:
     """Half-aperture ``arcsin(2 K / (sqrt(curv) ||x||))`` of the entailment cone rooted at ``x``.
 
@@ -248,7 +248,7 @@ def half_aperture(x: Tensor, curv: Curvature, *, min_radius: float = 0.1, eps: f
     return torch.asin(torch.clamp(asin_input, min=-limit, max=limit))
 
 
-@full_precision
+@in_float32
 def exterior_angle(x: Tensor, y: Tensor, curv: Curvature, *, eps: float = 1e-8) -> Tensor:
     """Exterior angle at ``x`` of the triangle (origin, ``x``, ``y``), by the hyperbolic law of cosines.
 
@@ -280,7 +280,7 @@ def exterior_angle(x: Tensor, y: Tensor, curv: Curvature, *, eps: float = 1e-8) 
     return torch.acos(torch.clamp(numerator / denominator, min=-limit, max=limit))
 
 
-@full_precision
+@in_float32
 def to_poincare(x: Tensor, curv: Curvature) -> Tensor:
     """Map points to the unit Poincaré ball: ``sqrt(curv) x / (1 + sqrt(curv) x_t)``.
 

@@ -15,12 +15,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from hyperst.geometry import exp_map0, pairwise_dist
+from hyperst._constants import STREAMS, Modality, choices
+from hyperst.geometry import exp_map0, no_autocast, pairwise_dist
 from hyperst.nn._resmlp import ResidualMLP
-from hyperst.nn._utils import clamp_parameter_, full_precision
+from hyperst.nn._utils import clamp_parameter_
 
-STREAMS: tuple[str, ...] = ("image_spot", "image_niche", "gene_spot", "gene_niche")
-MODALITIES: tuple[str, ...] = ("image", "gene")
+MODALITIES: tuple[str, ...] = choices(Modality)
 
 
 def modality_of(stream: str) -> str:
@@ -128,7 +128,7 @@ class EuclideanAlignment(nn.Module):
         Unit vectors, shape ``(B, E)``.
         """
         modality_of(stream)
-        with full_precision(features.device.type):
+        with no_autocast(features.device.type):
             return F.normalize(features.float(), dim=-1)
 
     def similarity(self, x: Tensor, y: Tensor) -> Tensor:
@@ -145,7 +145,7 @@ class EuclideanAlignment(nn.Module):
         -------
         Tensor of shape ``(N, M)``; larger means more similar.
         """
-        with full_precision(x.device.type):
+        with no_autocast(x.device.type):
             return x.float() @ y.float().T
 
     def forward(self, inputs: Mapping[str, Tensor | None]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
@@ -267,7 +267,7 @@ class HyperbolicAlignment(EuclideanAlignment):
         Lorentz space components, shape ``(B, E)``.
         """
         scale = self.scale(modality_of(stream))
-        with full_precision(features.device.type):
+        with no_autocast(features.device.type):
             return exp_map0(features.float() * scale.float(), self.curv)
 
     def similarity(self, x: Tensor, y: Tensor) -> Tensor:

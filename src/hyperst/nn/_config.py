@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-Alignment = Literal["hyperbolic", "euclidean", "none"]
-DecoderInput = Literal["spot+niche", "spot", "niche"]
-_CHOICES = {
-    "alignment": ("hyperbolic", "euclidean", "none"),
-    "decoder_input": ("spot+niche", "spot", "niche"),
-    "hea_reduction": ("mean", "reference"),
-}
+from hyperst._constants import Alignment, DecoderInput, HEAReduction, check_choice
+
+_CHOICES = {"alignment": Alignment, "decoder_input": DecoderInput, "hea_reduction": HEAReduction}
 
 
 @dataclass(frozen=True)
@@ -81,7 +77,7 @@ class HyperSTConfig:
     entailment_k: float = 0.1
     eta_image_gene: float = 0.7
     eta_spot_niche: float = 1.2
-    hea_reduction: Literal["mean", "reference"] = "mean"
+    hea_reduction: HEAReduction = "mean"
     curv_init: float = 1.0
     curv_min: float = 0.1
     curv_max: float = 10.0
@@ -91,9 +87,8 @@ class HyperSTConfig:
     scale_init: float | None = None
 
     def __post_init__(self) -> None:
-        for name, choices in _CHOICES.items():
-            if getattr(self, name) not in choices:
-                raise ValueError(f"`{name}` must be one of {choices}; got {getattr(self, name)!r}.")
+        for name, literal in _CHOICES.items():
+            check_choice(name, getattr(self, name), literal)
         for name in ("entailment", "image_gene_entailment", "learn_curv"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be a bool; got {getattr(self, name)!r}.")

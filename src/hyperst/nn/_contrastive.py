@@ -9,7 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from hyperst.nn._utils import clamp_parameter_, full_precision
+from hyperst.geometry import no_autocast
+from hyperst.nn._utils import clamp_parameter_
 
 #: (query stream, key stream) of each InfoNCE term (METHOD.md §3a). Cross-level terms go from niche to spot
 #: only: one spot can sit in several niches of a batch, so spot -> niche would create false negatives.
@@ -35,7 +36,7 @@ def info_nce(logits: Tensor) -> Tensor:
     """
     if logits.ndim != 2 or logits.shape[0] != logits.shape[1]:
         raise ValueError(f"InfoNCE needs square logits (queries x keys); got shape {tuple(logits.shape)}.")
-    with full_precision(logits.device.type):
+    with no_autocast(logits.device.type):
         targets = torch.arange(logits.shape[0], device=logits.device)
         return F.cross_entropy(logits.float(), targets)
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from hyperst.geometry import exterior_angle, half_aperture
-from hyperst.nn._utils import full_precision
-
-Reduction = Literal["mean", "reference"]
+from hyperst._constants import IMAGE_GENE_PAIRS, SPOT_NICHE_PAIRS, HEAReduction
+from hyperst.geometry import exterior_angle, half_aperture, no_autocast
 
 
 def entailment_pairs(
@@ -36,8 +33,8 @@ def entailment_pairs(
     -------
     Tuple of ``(parent stream, child stream, eta)``.
     """
-    cross = (("image_spot", "gene_spot", eta_image_gene), ("image_niche", "gene_niche", eta_image_gene))
-    within = (("image_spot", "image_niche", eta_spot_niche), ("gene_spot", "gene_niche", eta_spot_niche))
+    cross = tuple((parent, child, eta_image_gene) for parent, child in IMAGE_GENE_PAIRS)
+    within = tuple((parent, child, eta_spot_niche) for parent, child in SPOT_NICHE_PAIRS)
     return (cross if image_gene else ()) + within
 
 
@@ -86,7 +83,7 @@ class HierarchicalEntailmentLoss(nn.Module):
         pairs: Sequence[tuple[str, str, float]] | None = None,
         *,
         min_radius: float = 0.1,
-        reduction: Reduction = "mean",
+        reduction: HEAReduction = "mean",
     ):
         super().__init__()
         if reduction not in ("mean", "reference"):
@@ -119,7 +116,7 @@ class HierarchicalEntailmentLoss(nn.Module):
         if missing:
             raise ValueError(f"HEA needs embeddings of the streams {missing}; pass the gene inputs too.")
         device_type = next(iter(embeddings.values())).device.type
-        with full_precision(device_type):
+        with no_autocast(device_type):
             terms = torch.stack(
                 [
                     entailment_loss(embeddings[p], embeddings[c], curv, eta=eta, min_radius=self.min_radius)

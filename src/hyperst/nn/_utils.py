@@ -1,13 +1,11 @@
-"""Helpers shared by the alignment heads and the losses: full-precision blocks and clamped parameters."""
+"""Helper shared by the alignment heads and the losses: clamped parameters."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from hyperst.geometry._common import no_autocast as full_precision
-
-__all__ = ["clamp_parameter_", "full_precision"]
+__all__ = ["clamp_parameter_"]
 
 
 def clamp_parameter_(param: nn.Parameter, low: float | None, high: float | None) -> None:

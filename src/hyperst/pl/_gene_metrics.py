@@ -9,7 +9,7 @@ import numpy as np
 
 from hyperst._constants import Key
 from hyperst._docs import doc_params, doc_returns_fig, doc_show_save_ax, doc_table_key_output
-from hyperst.data._table import output_table
+from hyperst.data import output_table
 from hyperst.metrics import PER_GENE
 from hyperst.pl._utils import OKABE_ITO, finish, new_axes
 

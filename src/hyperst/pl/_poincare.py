@@ -8,19 +8,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hyperst._constants import Key
+from hyperst._constants import HIERARCHY_PAIRS, STREAMS, Key
 from hyperst._docs import doc_params, doc_returns_fig, doc_show_save_ax
-from hyperst.data._table import output_table
+from hyperst.data import output_table
 from hyperst.pl._poincare_inputs import (
-    HIERARCHY_EDGES,
     HIERARCHY_PARENTS,
-    LEVELS,
     Colouring,
     choose_spots,
     hyperbolic_params,
-    obsm_key,
     resolve_colour,
-    resolve_levels,
+    resolve_streams,
     subsample,
 )
 
@@ -45,7 +42,7 @@ def poincare(
     sdata: SpatialData | AnnData,
     *,
     table_key: str = Key.OUTPUT_TABLE,
-    levels: str | Sequence[str] = LEVELS,
+    levels: str | Sequence[str] = STREAMS,
     color: str | None = None,
     layer: str = Key.PREDICTED,
     max_points: int | None = 1000,
@@ -129,7 +126,7 @@ def poincare(
 
     table = output_table(sdata, table_key)
     curv, config = hyperbolic_params(table, table_key)
-    drawn = resolve_levels(table, levels, table_key)
+    drawn = resolve_streams(table, levels, table_key)
     cone_levels = [cone_levels] if isinstance(cone_levels, str) else list(cone_levels)
     if unknown := [lv for lv in cone_levels if lv not in HIERARCHY_PARENTS]:
         raise ValueError(f"`cone_levels` {unknown} are not parents of the hierarchy; choose from {HIERARCHY_PARENTS}.")
@@ -143,7 +140,7 @@ def poincare(
     if len(cone_rows) and "entailment_k" not in config:
         raise KeyError(f"`cones` need `entailment_k` in uns[{Key.UNS!r}]['config']; run `hst.tl.predict` first.")
 
-    embeddings = {level: np.asarray(table.obsm[obsm_key(level)]) for level in drawn}
+    embeddings = {level: np.asarray(table.obsm[Key.embedding(level)]) for level in drawn}
     disk, axes_2d = poincare_projection({level: embeddings[level][rows] for level in drawn}, curv)
 
     own_figure = ax is None
@@ -176,7 +173,7 @@ def poincare(
 def _level_colour(level: str) -> str:
     from hyperst.pl._utils import OKABE_ITO
 
-    return OKABE_ITO[LEVELS.index(level)]
+    return OKABE_ITO[STREAMS.index(level)]
 
 
 def _draw_disk(ax: Axes, curv: float, max_distance: float) -> None:
@@ -245,7 +242,7 @@ def _draw_links(ax: Axes, embeddings: dict[str, np.ndarray], curv: float, axes_2
     disk = {level: to_disk(x, curv, axes_2d) for level, x in embeddings.items()}
     segments = [
         geodesic_segment(disk[parent][i], disk[child][i])
-        for parent, child in HIERARCHY_EDGES
+        for parent, child in HIERARCHY_PAIRS
         if parent in disk and child in disk
         for i in range(len(disk[parent]))
     ]

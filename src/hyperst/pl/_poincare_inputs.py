@@ -8,28 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hyperst._constants import Key
+from hyperst._constants import HIERARCHY_PAIRS, STREAMS, Key
 from hyperst._logging import logger
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
-#: The embedding levels ``hst.tl.predict`` writes, in the order they are drawn (generic to specific).
-LEVELS = ("image_spot", "image_niche", "gene_spot", "gene_niche")
-#: Parent -> child pairs of the hierarchy (the entailment pairs), drawn by ``links``.
-HIERARCHY_EDGES = (
-    ("image_spot", "gene_spot"),
-    ("image_niche", "gene_niche"),
-    ("image_spot", "image_niche"),
-    ("gene_spot", "gene_niche"),
-)
-#: Levels that are parents in the hierarchy (they have entailment cones).
-HIERARCHY_PARENTS = tuple(dict.fromkeys(parent for parent, _ in HIERARCHY_EDGES))
-
-
-def obsm_key(level: str) -> str:
-    """Return the ``obsm`` key of an embedding level."""
-    return f"{Key.UNS}_{level}"
+#: Streams that are parents in the hierarchy (they have entailment cones).
+HIERARCHY_PARENTS = tuple(dict.fromkeys(parent for parent, _ in HIERARCHY_PAIRS))
 
 
 def hyperbolic_params(table: AnnData, table_key: str) -> tuple[float, dict[str, Any]]:
@@ -47,17 +33,17 @@ def hyperbolic_params(table: AnnData, table_key: str) -> tuple[float, dict[str, 
     return float(record["curvature"]), dict(record.get("config") or {})
 
 
-def resolve_levels(table: AnnData, levels: str | Sequence[str], table_key: str) -> list[str]:
-    """Return the requested levels that the table holds, in the order given; raise when none is left."""
+def resolve_streams(table: AnnData, levels: str | Sequence[str], table_key: str) -> list[str]:
+    """Return the requested embedding streams that the table holds, in the order given; raise when none is left."""
     levels = [levels] if isinstance(levels, str) else list(levels)
-    unknown = [level for level in levels if level not in LEVELS]
+    unknown = [level for level in levels if level not in STREAMS]
     if unknown or not levels:
-        raise ValueError(f"Unknown embedding level(s) {unknown}; choose from {list(LEVELS)}.")
-    present = [level for level in levels if obsm_key(level) in table.obsm]
+        raise ValueError(f"Unknown embedding level(s) {unknown}; choose from {list(STREAMS)}.")
+    present = [level for level in levels if Key.embedding(level) in table.obsm]
     missing = [level for level in levels if level not in present]
     if not present:
         raise KeyError(
-            f"Table {table_key!r} has none of the levels {levels} (obsm keys {[obsm_key(lv) for lv in levels]}). "
+            f"Table {table_key!r} has none of the levels {levels} (obsm keys {[Key.embedding(lv) for lv in levels]}). "
             "Run `hst.tl.predict` first; gene levels exist only for spots with measured counts."
         )
     if missing:

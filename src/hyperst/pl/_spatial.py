@@ -10,7 +10,7 @@ import numpy as np
 
 from hyperst._constants import Key
 from hyperst._docs import doc_params, doc_returns_fig, doc_show_save_ax, doc_table_key_output
-from hyperst.data._table import output_table
+from hyperst.data import output_table
 from hyperst.pl._spatial_view import RESIDUAL, SpotView, build_view, resolve_genes, resolve_regions
 from hyperst.pl._utils import EXPRESSION_CMAP, RESIDUAL_CMAP, finish, new_axes
 

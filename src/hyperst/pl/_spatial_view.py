@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hyperst._constants import Key
-from hyperst.data._table import table_keys
+from hyperst.data import table_keys
 
 if TYPE_CHECKING:
     from anndata import AnnData

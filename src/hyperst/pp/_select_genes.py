@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from hyperst._constants import DataKey, Key
+from hyperst import data
+from hyperst._constants import GeneSelection, Key, choices
 from hyperst._logging import logger
 from hyperst._threads import keep_torch_threads
-from hyperst.data import _table
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 # Mitochondrial (MT-) and ribosomal protein (RPL*/RPS*/RPLP*) genes; case-insensitive, so mouse names match too.
 DEFAULT_EXCLUDE = r"^(?:MT-|RP[SL]\d+[A-Z]?\d*$|RPLP\d$)"
-METHODS = ("hmhvg", "hvg")
 
 
 def select_genes(
@@ -84,28 +83,28 @@ def select_genes(
     20
     """
     table = _get_table(sdata, table_key)
-    _table.check_unique_genes(table, table_key)
-    if isinstance(method, str) and method not in METHODS:
-        raise ValueError(f"`method` must be one of {METHODS} or a list of gene names, got {method!r}.")
+    data.check_unique_genes(table, table_key)
+    if isinstance(method, str) and method not in choices(GeneSelection):
+        raise ValueError(f"`method` must be one of {choices(GeneSelection)} or a list of gene names, got {method!r}.")
     if isinstance(method, str):
         if not (isinstance(n_genes, int | np.integer) and n_genes > 0):
             raise ValueError(f"`n_genes` must be a positive integer, got {n_genes!r}.")
         if n_top is not None and n_top < 1:
             raise ValueError(f"`n_top` must be positive, got {n_top}.")
-        matrix = _table.count_matrix(table, layer, table_key)
-        _table.check_counts(matrix, f"table {table_key!r}" + (f" layer {layer!r}" if layer else ".X"))
+        matrix = data.count_matrix(table, layer, table_key)
+        data.check_counts(matrix, f"table {table_key!r}" + (f" layer {layer!r}" if layer else ".X"))
         ranked, used_n = _rank(table, matrix, method, n_genes, n_top, n_top_per_section, section_key, exclude)
         name = method
     else:
-        ranked, used_n, name = _table.resolve_genes(table, list(method), table_key), None, "list"
+        ranked, used_n, name = data.resolve_genes(table, list(method), table_key), None, "list"
     panel = table.var_names[table.var_names.isin(ranked)].tolist()
     logger.info("Selected %d genes (%s%s).", len(panel), name, "" if used_n is None else f", N = {used_n}")
     if not inplace:
         return panel
-    table.var[Key.GENE_SELECTED] = table.var_names.isin(ranked)
+    table.var[Key.GENE_PANEL] = table.var_names.isin(ranked)
     params = {"n_genes": int(n_genes), "layer": layer, "n_top_per_section": int(n_top_per_section)}
     params |= {"n_top": None if used_n is None else int(used_n), "section_key": section_key, "exclude": exclude}
-    table.uns[DataKey.GENE_SELECTION_UNS] = {"method": name, "genes": list(ranked), "params": params}
+    table.uns[Key.GENE_PANEL_RECORD] = {"method": name, "genes": list(ranked), "params": params}
     return None
 
 
@@ -179,4 +178,4 @@ def _get_table(sdata, table_key: str) -> AnnData:
         if sdata.n_obs == 0 or sdata.n_vars == 0:
             raise ValueError(f"The table is empty ({sdata.n_obs} spots x {sdata.n_vars} genes).")
         return sdata
-    return _table.get_table(sdata, table_key)
+    return data.get_table(sdata, table_key)

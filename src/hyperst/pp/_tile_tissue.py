@@ -10,20 +10,18 @@ pixels of the image, and a spot is kept when most of its disk is tissue.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hyperst._constants import TILES_SUFFIX, DataKey, Unit
+from hyperst import data
+from hyperst._constants import TILES_SUFFIX, TileGrid, Unit, check_choice
 from hyperst._logging import logger
-from hyperst.data import _image
-from hyperst.data._grid import PLATFORM_UM
 
 if TYPE_CHECKING:
     from geopandas import GeoDataFrame
     from spatialdata import SpatialData
 
-GRIDS = (DataKey.GRID_HEXAGONAL, DataKey.GRID_SQUARE)
 _WORKING_PX_PER_DIAMETER = 8  # tissue is detected at about 1/8 of a spot diameter per pixel
 _MAX_WORKING_PIXELS = 25_000_000  # cap of the downsampled read (about 5000 x 5000 px)
 _PLAUSIBLE_UM_PER_PX = (0.05, 20.0)  # bright-field scans and their thumbnails
@@ -38,7 +36,7 @@ def tile_tissue(
     spacing_um: float = Unit.VISIUM_SPOT_SPACING_UM,
     spot_diameter_um: float = Unit.VISIUM_SPOT_DIAMETER_UM,
     microns_per_pixel: float | None = None,
-    grid: Literal["hexagonal", "square"] = "hexagonal",
+    grid: TileGrid = "hexagonal",
     min_tissue_fraction: float = 0.5,
     coordinate_system: str | None = None,
     inplace: bool = True,
@@ -123,11 +121,11 @@ def tile_tissue(
     if inplace:
         _check_key(sdata, key, overwrite)
     element = sdata.images[image_key]
-    channels = _image.check_image(element, image_key)
+    channels = data.check_image(element, image_key)
     transformations = _transformations(element, image_key)
     mpp = _pixel_size(image_key, transformations, microns_per_pixel, coordinate_system)
 
-    levels = _image.image_levels(element, image_key)
+    levels = data.image_levels(element, image_key)
     mask, downscale = _tissue_mask(levels, channels, mpp, spot_diameter_um)
     tissue_um2 = float(mask.sum()) * downscale[0] * downscale[1] * mpp**2
     if not mask.any():
@@ -151,12 +149,12 @@ def tile_tissue(
         "Tiled image %r: %d %s spots (%g µm across, %g µm apart) over %.3g mm² of tissue at %.3g µm/px.",
         image_key, len(shapes), grid, spot_diameter_um, spacing_um, tissue_um2 / 1e6, mpp,
     )  # fmt: skip
-    if PLATFORM_UM[grid] != (spot_diameter_um, spacing_um):
+    if data.PLATFORM_UM[grid] != (spot_diameter_um, spacing_um):
         logger.warning(
             "A %s grid of %g µm spots %g µm apart is not the platform's (%g / %g µm): pass "
             "`microns_per_pixel=%.4g, spot_diameter_um=%g` to `hst.tl.predict`, which otherwise infers them from "
             "the grid.",
-            grid, spot_diameter_um, spacing_um, *PLATFORM_UM[grid], mpp, spot_diameter_um,
+            grid, spot_diameter_um, spacing_um, *data.PLATFORM_UM[grid], mpp, spot_diameter_um,
         )  # fmt: skip
     if not inplace:
         return shapes
@@ -179,8 +177,7 @@ def _image_key(sdata: SpatialData, image_key: str | None) -> str:
 
 
 def _check_options(spacing_um, spot_diameter_um, microns_per_pixel, grid, min_tissue_fraction) -> None:
-    if grid not in GRIDS:
-        raise ValueError(f"`grid` must be one of {GRIDS}, got {grid!r}.")
+    check_choice("grid", grid, TileGrid)
     for name, value in (
         ("spacing_um", spacing_um),
         ("spot_diameter_um", spot_diameter_um),
@@ -272,7 +269,7 @@ def _scale_of(transformation: Any) -> float | None:
 
 
 def _tissue_mask(
-    levels: list[_image.ImageLevel], channels: tuple[int, ...], mpp: float, spot_diameter_um: float
+    levels: list[data.ImageLevel], channels: tuple[int, ...], mpp: float, spot_diameter_um: float
 ) -> tuple[np.ndarray, tuple[float, float]]:
     """Tissue mask ``(h, w)`` of a downsampled read and its level-0 pixels per mask pixel ``(x, y)``."""
     import dask.array as da
@@ -285,14 +282,14 @@ def _tissue_mask(
     factor = max(1, int(target / level.downscale[0]))
     while (height // factor) * (width // factor) > _MAX_WORKING_PIXELS:
         factor += 1
-    data = da.asarray(level.data)[list(channels)]
+    read = da.asarray(level.data)[list(channels)]
     if factor > 1:
-        data = da.coarsen(np.mean, data, {1: factor, 2: factor}, trim_excess=True)
-    pixels = np.nan_to_num(np.asarray(data.compute(), dtype=np.float32))
-    scale = _image.value_scale(level.data.dtype, float(pixels.max()) if pixels.size else 0.0)
+        read = da.coarsen(np.mean, read, {1: factor, 2: factor}, trim_excess=True)
+    pixels = np.nan_to_num(np.asarray(read.compute(), dtype=np.float32))
+    scale = data.value_scale(level.data.dtype, float(pixels.max()) if pixels.size else 0.0)
     rgb = np.clip(pixels * scale, 0, 255).round().astype(np.uint8)
     # every pixel as a 1 x 1 crop: the data layer's criterion, so kept spots pass its on-tissue check
-    mask = _image.tissue_fraction(rgb.reshape(3, -1).T[:, :, None, None]).reshape(rgb.shape[1:]) > 0
+    mask = data.tissue_fraction(rgb.reshape(3, -1).T[:, :, None, None]).reshape(rgb.shape[1:]) > 0
     mask = ndimage.binary_opening(ndimage.binary_closing(mask), border_value=0)  # fill pinholes, drop specks
     downscale = (level.downscale[0] * factor, level.downscale[1] * factor)
     logger.debug("Tissue detected on a %d x %d px read (%.3g µm/px).", mask.shape[1], mask.shape[0], downscale[0] * mpp)
@@ -304,10 +301,10 @@ def _lattice(mask: np.ndarray, downscale: tuple[float, float], spacing_px: float
     rows, cols = np.nonzero(mask)
     x0, x1 = cols.min() * downscale[0] - radius_px, (cols.max() + 1) * downscale[0] + radius_px
     y0, y1 = rows.min() * downscale[1] - radius_px, (rows.max() + 1) * downscale[1] + radius_px
-    row_step = spacing_px * np.sqrt(3) / 2 if grid == DataKey.GRID_HEXAGONAL else spacing_px
+    row_step = spacing_px * np.sqrt(3) / 2 if grid == "hexagonal" else spacing_px
     ys = y0 + np.arange(int(np.ceil((y1 - y0) / row_step)) + 1) * row_step
     xs = x0 + np.arange(int(np.ceil((x1 - x0) / spacing_px)) + 1) * spacing_px
-    shift = (np.arange(len(ys)) % 2) * (spacing_px / 2) if grid == DataKey.GRID_HEXAGONAL else np.zeros(len(ys))
+    shift = (np.arange(len(ys)) % 2) * (spacing_px / 2) if grid == "hexagonal" else np.zeros(len(ys))
     x = (xs[None, :] + shift[:, None]).ravel()
     y = np.repeat(ys, len(xs))
     return np.column_stack([x, y])

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from hyperst import metrics
-from hyperst._constants import DEFAULT_ENCODER, Key
+from hyperst._constants import Key
 from hyperst._logging import logger
 
 if TYPE_CHECKING:
@@ -63,33 +63,17 @@ def cross_validate(
     >>> cv = hst.tl.cross_validate(sdata, groupby="section", max_epochs=20)  # doctest: +SKIP
     >>> cv[["held_out", "pcc_mean", "pcc_mean_norm"]]  # doctest: +SKIP
     """
-    from hyperst.data import group_kfold, leave_one_group_out, prepare_spots
-    from hyperst.model import HyperST
-    from hyperst.model_training import frozen_features
-    from hyperst.tl._fit import _encoder_kwargs, _panel, lightning_device, train_on_rows
+    from hyperst.data import group_kfold, leave_one_group_out, log2p
+    from hyperst.tl._fit import prepare_fit
+    from hyperst.train import inference_device
 
-    panel = _panel(sdata, table_key, genes, layer)
-    image_key = fit_kwargs.pop("image_key", None)
-    out_of_bounds = fit_kwargs.pop("out_of_bounds", "pad")
-    spots = prepare_spots(
-        sdata, table_key=table_key, genes=panel, layer=layer, image_key=image_key, out_of_bounds=out_of_bounds
-    )
+    job = prepare_fit(sdata, {"table_key": table_key, "genes": genes, "layer": layer, "seed": seed, **fit_kwargs})
+    spots = job.spots
     if n_splits is None:
         splits = leave_one_group_out(spots.obs, groupby)
     else:
         splits = group_kfold(spots.obs, groupby, n_splits=n_splits, seed=seed)
-    model_args, train_args = _split_kwargs(fit_kwargs)
-    model_args.setdefault("encoder", DEFAULT_ENCODER)
-    model_args["encoder_kwargs"] = _encoder_kwargs(
-        sdata, model_args["encoder"], model_args.get("encoder_kwargs"), table_key
-    )
-    device = lightning_device(
-        train_args.pop("device", "auto"), train_args.pop("accelerator", None), train_args.pop("devices", "auto")
-    )
-    validation = {
-        "validation": train_args.pop("validation", "auto"),
-        "validation_groupby": train_args.pop("validation_groupby", Key.SECTION),
-    }
+    where = inference_device(job.train_options["accelerator"])
     rows, features = [], None
     for fold, split in enumerate(splits):
         train = split.train[spots.trainable[split.train]]
@@ -97,28 +81,16 @@ def cross_validate(
         logger.info(
             "Fold %d/%d: holding out %s (%d spots).", fold + 1, len(splits), ", ".join(split.test_groups), len(test)
         )
-        model = HyperST(panel, seed=seed, **model_args)
+        model = job.new_model()
         if model.encoder.frozen and features is None:  # the same crops give the same features in every fold
-            features = frozen_features(model, spots, progress=train_args.get("progress_bar", True))
-        train_on_rows(model, spots, train, seed=seed, features=features, **validation, **train_args, **device)
-        where = "cpu" if device["accelerator"] == "cpu" else "auto"
+            features = model.frozen_features(spots, progress=job.train_options["progress_bar"])
+        job.train(model, train, features=features)
         predicted = model.predict(spots, test, device=where, features=features)["predicted"]
-        observed = np.log2(1 + spots.counts[test])
         rows.append(
             {"fold": fold, "held_out": ", ".join(split.test_groups), "n_train": len(train), "n_test": len(test)}
         )
-        rows[-1].update(_summaries(observed, predicted, panel))
+        rows[-1].update(_summaries(log2p(spots.counts[test]), predicted, job.genes))
     return pd.DataFrame(rows).set_index("fold")
-
-
-def _split_kwargs(fit_kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Separate model-building options (encoder, hyperparameters) from training options."""
-    training = {
-        "max_epochs", "batch_size", "lr", "weight_decay", "patience", "progress_bar", "precision", "strategy",
-        "device", "accelerator", "devices", "validation", "validation_groupby",
-    }  # fmt: skip
-    model = {k: v for k, v in fit_kwargs.items() if k not in training}
-    return model, {k: v for k, v in fit_kwargs.items() if k in training}
 
 
 def _summaries(observed: np.ndarray, predicted: np.ndarray, genes: list[str]) -> dict[str, float]:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from hyperst import metrics
 from hyperst._constants import Key
-from hyperst.data._table import output_table
+from hyperst.data import output_table
 
 if TYPE_CHECKING:
     from anndata import AnnData

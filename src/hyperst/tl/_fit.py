@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hyperst._constants import DEFAULT_ENCODER, Key
+from hyperst._constants import DEFAULT_ENCODER, Key, OutOfBounds, ValidationMode, check_choice
 from hyperst._logging import logger
 
 if TYPE_CHECKING:
@@ -28,7 +31,7 @@ def fit(
     device: str = "auto",
     layer: str | None = None,
     image_key: str | dict[str, str] | None = None,
-    validation: str = "auto",
+    validation: ValidationMode = "auto",
     validation_groupby: str = Key.SECTION,
     encoder_kwargs: dict[str, Any] | None = None,
     lr: float = 1e-4,
@@ -39,7 +42,7 @@ def fit(
     devices: int | str | list[int] = "auto",
     strategy: str | Any = "auto",
     precision: str | None = None,
-    out_of_bounds: str = "pad",
+    out_of_bounds: OutOfBounds = "pad",
     **model_kwargs: Any,
 ) -> HyperST:
     """Train HyperST to predict the gene panel from the spot and niche H&E crops of every spot.
@@ -111,60 +114,98 @@ def fit(
     >>> sdata = hst.datasets.toy(seed=0)  # doctest: +SKIP
     >>> model = hst.tl.fit(sdata, max_epochs=20, embed_dim=256)  # doctest: +SKIP
     """
-    from hyperst.data import prepare_spots
-    from hyperst.model import HyperST
-
-    panel = _panel(sdata, table_key, genes, layer)
-    spots = prepare_spots(
-        sdata, table_key=table_key, genes=panel, layer=layer, image_key=image_key, out_of_bounds=out_of_bounds
-    )
-    encoder_kwargs = _encoder_kwargs(sdata, encoder, encoder_kwargs, table_key)
-    model = HyperST(panel, encoder=encoder, encoder_kwargs=encoder_kwargs, seed=seed, **model_kwargs)
-    train_on_rows(
-        model,
-        spots,
-        np.flatnonzero(spots.trainable),
-        validation=validation,
-        validation_groupby=validation_groupby,
-        max_epochs=max_epochs,
-        batch_size=batch_size,
-        seed=seed,
-        lr=lr,
-        weight_decay=weight_decay,
-        patience=patience,
-        progress_bar=progress_bar,
-        precision=precision,
-        strategy=strategy,
-        **lightning_device(device, accelerator, devices),
-    )
+    options = dict(locals())
+    del options["sdata"]
+    options |= options.pop("model_kwargs")
+    job = prepare_fit(sdata, options)
+    model = job.new_model()
+    job.train(model, np.flatnonzero(job.spots.trainable))
     model.train_params.update(table_key=table_key, layer=layer, validation=validation, device=device)
     return model
 
 
-def train_on_rows(
-    model: HyperST, spots: SpotData, rows: np.ndarray, *, validation: str, validation_groupby: str, seed: int, **kwargs
-) -> None:
-    """Split ``rows`` into training and validation spots and train ``model`` on them."""
-    from hyperst.data._validation import validation_split
+@dataclass(frozen=True)
+class FitJob:
+    """What :func:`fit` and :func:`~hyperst.tl.cross_validate` share: spots prepared once, and options sorted.
 
-    train, held_out = validation_split(spots, rows, mode=validation, groupby=validation_groupby, seed=seed)
-    logger.info("Training on %d spots, early stopping on %d validation spots.", len(train), len(held_out))
-    model.train(spots, train, held_out, seed=seed, **kwargs)
+    The options of the model, of its training and of the early-stopping split come from one set of ``fit`` options.
+    """
+
+    spots: SpotData
+    genes: list[str]
+    seed: int
+    model_options: dict[str, Any]  # keywords of HyperST(): encoder, encoder_kwargs and HyperSTConfig fields
+    train_options: dict[str, Any]  # keywords of HyperST.train
+    validation: ValidationMode
+    validation_groupby: str
+
+    def new_model(self) -> HyperST:
+        """Return an untrained model with the job's panel, encoder and hyperparameters."""
+        from hyperst.model import HyperST
+
+        return HyperST(self.genes, seed=self.seed, **self.model_options)
+
+    def train(self, model: HyperST, rows: np.ndarray, *, features: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Split ``rows`` into training and early-stopping spots and train ``model`` on them."""
+        from hyperst.data import validation_split
+
+        train, held_out = validation_split(
+            self.spots, rows, mode=self.validation, groupby=self.validation_groupby, seed=self.seed
+        )
+        logger.info("Training on %d spots, early stopping on %d validation spots.", len(train), len(held_out))
+        model.train(self.spots, train, held_out, seed=self.seed, features=features, **self.train_options)
 
 
-def lightning_device(device: str, accelerator: str | None, devices: Any) -> dict[str, Any]:
-    """Translate ``device="cuda:1"``-style strings into Lightning's ``accelerator`` and ``devices``."""
-    if accelerator is not None:
-        return {"accelerator": accelerator, "devices": devices}
-    if device == "auto":
-        return {"accelerator": "auto", "devices": devices}
-    kind, _, index = str(device).partition(":")
-    names = {"cpu": "cpu", "cuda": "gpu", "gpu": "gpu", "mps": "mps"}
-    if kind not in names:
-        raise ValueError(f"Unknown `device={device!r}`; use 'auto', 'cpu', 'cuda', 'cuda:<index>' or 'mps'.")
-    if index:
-        return {"accelerator": names[kind], "devices": [int(index)]}
-    return {"accelerator": names[kind], "devices": 1 if devices == "auto" else devices}
+def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
+    """Check ``options``, choose the panel and prepare the spots once.
+
+    ``options`` are keywords of :func:`fit`; the missing ones take its defaults.
+
+    Options are sorted by where they are defined: :class:`~hyperst.nn.HyperSTConfig`'s fields and the encoder go
+    to the model, :meth:`HyperST.train <hyperst.HyperST.train>`'s keywords to training; the rest are ``fit``'s own.
+    """
+    from hyperst.data import prepare_spots
+    from hyperst.model import HyperST
+    from hyperst.nn import HyperSTConfig
+    from hyperst.train import lightning_device
+
+    defaults = {name: p.default for name, p in inspect.signature(fit).parameters.items() if p.default is not p.empty}
+    config_fields = {f.name for f in dataclasses.fields(HyperSTConfig)}
+    train_keywords = set(inspect.signature(HyperST.train).parameters) - {"self", "spots", "train", "validation"}
+    unknown = sorted(set(options) - set(defaults) - config_fields)
+    if unknown:
+        raise TypeError(
+            f"Unknown option(s) {unknown} of `hst.tl.fit`; see its parameters and `hst.nn.HyperSTConfig`'s fields."
+        )
+    options = defaults | options
+    check_choice("validation", options["validation"], ValidationMode)
+    table_key, layer = options["table_key"], options["layer"]
+    genes = _panel(sdata, table_key, options["genes"], layer)
+    spots = prepare_spots(
+        sdata,
+        table_key=table_key,
+        genes=genes,
+        layer=layer,
+        image_key=options["image_key"],
+        out_of_bounds=options["out_of_bounds"],
+    )
+    encoder = options["encoder"]
+    model_options = {k: v for k, v in options.items() if k in config_fields}
+    model_options |= {
+        "encoder": encoder,
+        "encoder_kwargs": _encoder_kwargs(sdata, encoder, options["encoder_kwargs"], table_key),
+    }
+    train_options = {k: v for k, v in options.items() if k in train_keywords and k != "seed"}
+    train_options |= lightning_device(options["device"], options["accelerator"], options["devices"])
+    return FitJob(
+        spots=spots,
+        genes=genes,
+        seed=options["seed"],
+        model_options=model_options,
+        train_options=train_options,
+        validation=options["validation"],
+        validation_groupby=options["validation_groupby"],
+    )
 
 
 def _encoder_kwargs(sdata: SpatialData, encoder: Any, kwargs: dict | None, table_key: str) -> dict[str, Any]:
@@ -184,11 +225,11 @@ def _encoder_kwargs(sdata: SpatialData, encoder: Any, kwargs: dict | None, table
 
 def _panel(sdata: SpatialData, table_key: str, genes: list[str] | None, layer: str | None) -> list[str]:
     """Return the requested genes, else ``var["hyperst_gene"]``, else 200 HMHVG genes selected on the fly."""
-    from hyperst.data._table import get_table, resolve_genes
+    from hyperst.data import get_table, resolve_genes
     from hyperst.pp import select_genes
 
     table = get_table(sdata, table_key)
-    if genes is not None or Key.GENE_SELECTED in table.var:
+    if genes is not None or Key.GENE_PANEL in table.var:
         return resolve_genes(table, genes, table_key)
     n_genes = min(200, table.n_vars)
     logger.info("No gene panel given: selecting %d genes (HMHVG); run `hst.pp.select_genes` to choose.", n_genes)

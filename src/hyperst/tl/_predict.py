@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hyperst._constants import Key
+from hyperst._constants import STREAMS, Key
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -134,6 +134,8 @@ def _output_table(sdata, table_key, spots: SpotData, outputs: dict[str, np.ndarr
     import pandas as pd
     from spatialdata.models import TableModel, get_table_keys
 
+    from hyperst.data import log2p
+
     if table_key is not None:
         _, region_key, instance_key = get_table_keys(sdata.tables[table_key])
     else:
@@ -146,10 +148,10 @@ def _output_table(sdata, table_key, spots: SpotData, outputs: dict[str, np.ndarr
     table = ad.AnnData(X=predicted.copy(), obs=obs, var=pd.DataFrame(index=pd.Index(model.genes)))
     table.layers[Key.PREDICTED] = predicted
     if spots.counts is not None:
-        table.layers[Key.OBSERVED] = np.log2(1 + spots.counts).astype(np.float32)
-    for level in ("image_spot", "image_niche", "gene_spot", "gene_niche"):
-        if level in outputs:
-            table.obsm[f"hyperst_{level}"] = outputs[level].astype(np.float32, copy=False)
+        table.layers[Key.OBSERVED] = log2p(spots.counts)
+    for stream in STREAMS:
+        if stream in outputs:
+            table.obsm[Key.embedding(stream)] = outputs[stream].astype(np.float32, copy=False)
     table.obsm[Key.SPATIAL] = spots.centres_px.astype(np.float64)
     table.uns[Key.UNS] = _provenance(spots, model, table_key)
     regions = sorted({s.spots_key for s in spots.sections})
@@ -157,12 +159,12 @@ def _output_table(sdata, table_key, spots: SpotData, outputs: dict[str, np.ndarr
 
 
 def _provenance(spots: SpotData, model: HyperST, table_key: str | None) -> dict[str, Any]:
-    module = model.network.module
+    head = model.module.head
     return _json_safe(
         {
             "version": version("hyperst"),
-            "curvature": module.curvature,
-            "geometry": module.geometry,
+            "curvature": head.curvature,
+            "geometry": head.geometry,
             "genes": list(model.genes),
             "encoder": {
                 "name": model.encoder.name,

@@ -12,67 +12,16 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch import nn
 
-from hyperst.nn.encoders import ImageEncoder
-
-BATCH_IMAGE = ("spot_image", "niche_image")  # crops (B, 3, H, W) in [0, 1] for trainable encoders
-BATCH_FEATURES = ("spot_features", "niche_features")  # cached features (B, D) for frozen encoders
-BATCH_GENES = ("spot_genes", "niche_genes")  # log2(1 + x) targets (B, n_genes)
-
-
-class FeatureScaler(nn.Module):
-    """Standardise frozen-encoder features with statistics of the training spots (saved with the model)."""
-
-    def __init__(self, dim: int):
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("scale", torch.ones(dim))
-
-    @torch.no_grad()
-    def fit(self, features: torch.Tensor) -> FeatureScaler:
-        """Set mean and scale from ``(n, dim)`` training features; constant features keep scale 1."""
-        self.mean.copy_(features.mean(0))
-        std = features.std(0)
-        self.scale.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
-        return self
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return (features - self.mean) / self.scale
-
-
-class ImageToExpression(nn.Module):
-    """Image encoder (+ feature scaler when frozen) followed by the HyperST module: everything that is saved."""
-
-    def __init__(self, encoder: ImageEncoder, module: nn.Module):
-        super().__init__()
-        self.encoder = encoder
-        self.scaler = FeatureScaler(encoder.out_dim)
-        self.module = module
-
-    def image_features(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Spot and niche features of a batch: cached features when present, else the encoder on the crops."""
-        if BATCH_FEATURES[0] in batch:
-            spot, niche = (batch[k] for k in BATCH_FEATURES)
-        else:
-            spot, niche = (self.encoder(batch[k]) for k in BATCH_IMAGE)
-        if self.encoder.frozen:
-            spot, niche = self.scaler(spot.float()), self.scaler(niche.float())
-        return spot, niche
-
-    def forward(self, batch: dict[str, torch.Tensor]) -> Any:
-        """Run the module on a batch; gene targets are used when the batch has them."""
-        spot, niche = self.image_features(batch)
-        genes = [batch.get(k) for k in BATCH_GENES]
-        return self.module(spot, niche, *genes)
+from hyperst.module import HyperSTLoss, ImageToExpression
 
 
 class HyperSTTrainingPlan(pl.LightningModule):
-    """AdamW on the loss of METHOD.md §4; logs every loss term, the curvature and the temperature per epoch.
+    """AdamW on HyperST's loss (docs/method.md, "Prediction and training loss"); logs every term per epoch.
 
     Loss terms are summed on the device step by step and logged once per epoch (their mean over the epoch's
     spots): one Lightning ``log`` call per value and epoch instead of per step, and no host-device sync per
-    step. The learned scalars (curvature, temperature, scales) are logged as they stand at the end of the epoch.
+    step. The learned scalars (curvature, temperature, scales) are also logged as they stand at the end of the epoch.
     """
 
     def __init__(self, network: ImageToExpression, *, lr: float = 1e-4, weight_decay: float = 0.01):
@@ -97,7 +46,7 @@ class HyperSTTrainingPlan(pl.LightningModule):
         sums, count = self._sums.pop(stage, {}), self._counts.pop(stage, 0)
         values = {f"{stage}_{name}": total / count for name, total in sums.items()} if count else {}
         if scalars:
-            values |= self.network.module.learned_scalars()
+            values |= self.network.head.learned_scalars()
         for name, value in values.items():
             self.log(name, value, on_step=False, on_epoch=True, batch_size=max(count, 1), sync_dist=True)
 
@@ -121,12 +70,12 @@ class HyperSTTrainingPlan(pl.LightningModule):
         self._log_epoch("val")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        groups = self.network.module.parameter_groups(self.weight_decay)
+        groups = self.network.head.parameter_groups(self.weight_decay)
         encoder = [p for p in self.network.encoder.parameters() if p.requires_grad]
         if encoder:
             groups.append({"params": encoder, "weight_decay": self.weight_decay})
         return torch.optim.AdamW(groups, lr=self.lr)
 
 
-def _loss_terms(losses: Any) -> dict[str, torch.Tensor]:
+def _loss_terms(losses: HyperSTLoss) -> dict[str, torch.Tensor]:
     return {"loss": losses.total, "mse": losses.mse, "hca": losses.hca, "hea": losses.hea}

@@ -1,7 +1,8 @@
-"""Saving and loading :class:`~hyperst.model.HyperST`: JSON config + safetensors weights, never pickles.
+"""Saving and loading :class:`~hyperst.HyperST`: JSON config + safetensors weights, never pickles.
 
 Folder layout: ``config.json`` (package version, genes, encoder name and options, module hyperparameters,
-training parameters, history) and ``model.safetensors`` (every tensor of the network, on the CPU).
+training parameters, history) and ``model.safetensors`` (every tensor of the network, on the CPU). The helpers
+take the model class (``load_model(cls, path)``, as scvi-tools' ``_save_load``), so nothing here imports it.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import torch
 from packaging.version import Version
 
 if TYPE_CHECKING:
-    from hyperst.model import HyperST
+    from hyperst.model._model import HyperST
     from hyperst.nn.encoders import ImageEncoder
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Renamed state-dict prefixes, by the format version that renamed them (2: the head was ``module.`` before).
+_RENAMED = {2: {"module.": "head."}}
 
 
 def save_model(model: HyperST, path: str | Path, *, overwrite: bool = False) -> None:
@@ -47,8 +50,8 @@ def save_model(model: HyperST, path: str | Path, *, overwrite: bool = False) -> 
         "is_trained": model.is_trained,
         "history": json.loads(model.history.reset_index().to_json(orient="records")) if len(model.history) else [],
     }
-    keep = set(saved_state_keys(model.network))
-    state = {k: v.detach().cpu().contiguous() for k, v in model.network.state_dict().items() if k in keep}
+    keep = set(model.module.saved_state_keys())
+    state = {k: v.detach().cpu().contiguous() for k, v in model.module.state_dict().items() if k in keep}
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
@@ -85,8 +88,9 @@ def load_model(cls: type[HyperST], path: str | Path, *, encoder: ImageEncoder | 
         state = load_file(path / WEIGHTS_FILE, device="cpu")
     except (SafetensorError, OSError) as error:
         raise ValueError(f"Cannot read the weights in {path / WEIGHTS_FILE}: {error}. Save the model again.") from error
-    full = model.network.state_dict()
-    expected = {k: full[k] for k in saved_state_keys(model.network)}
+    state = _upgrade(state, config["format_version"])
+    full = model.module.state_dict()
+    expected = {k: full[k] for k in model.module.saved_state_keys()}
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong_shape = [k for k in set(expected) & set(state) if expected[k].shape != state[k].shape]
     if missing or unexpected or wrong_shape:
@@ -94,7 +98,7 @@ def load_model(cls: type[HyperST], path: str | Path, *, encoder: ImageEncoder | 
             f"The weights in {path} do not match the saved configuration (missing {missing[:5]}, unexpected "
             f"{unexpected[:5]}, wrong shape {wrong_shape[:5]}); the folder was modified or is incomplete."
         )
-    model.network.load_state_dict(state, strict=not model.encoder.pretrained)
+    model.module.load_state_dict(state, strict=not model.encoder.pretrained)
     model.train_params = config["train_params"]
     model.is_trained = bool(config["is_trained"])
     history = pd.DataFrame(config["history"])
@@ -102,13 +106,13 @@ def load_model(cls: type[HyperST], path: str | Path, *, encoder: ImageEncoder | 
     return model
 
 
-def saved_state_keys(network: torch.nn.Module) -> list[str]:
-    """State-dict keys a saved model stores: all, except the frozen weights of a pretrained encoder."""
-    keys = list(network.state_dict())
-    if not network.encoder.pretrained:
-        return keys
-    trainable = {f"encoder.{name}" for name, p in network.encoder.named_parameters() if p.requires_grad}
-    return [k for k in keys if not k.startswith("encoder.") or k in trainable]
+def _upgrade(state: dict[str, torch.Tensor], format_version: int) -> dict[str, torch.Tensor]:
+    """Rename the state-dict keys of an older save to today's names (a model saved before loads after)."""
+    for version_, renames in sorted(_RENAMED.items()):
+        if format_version < version_:
+            for old, new in renames.items():
+                state = {(new + k[len(old) :] if k.startswith(old) else k): v for k, v in state.items()}
+    return state
 
 
 def _read_config(path: Path) -> dict[str, Any]:

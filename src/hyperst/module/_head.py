@@ -1,7 +1,7 @@
 """The HyperST network as a plain torch module: image features (and, in training, gene vectors) in; tensors out.
 
 It never sees AnnData or SpatialData, and it does not contain the image encoder: it takes the encoder's spot
-and niche features (width ``image_dim``). See METHOD.md §2-4 for the maths.
+and niche features (width ``image_dim``). The maths is in docs/method.md.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from hyperst._constants import IMAGE_STREAMS, STREAMS
+from hyperst.geometry import no_autocast
 from hyperst.nn import (
-    STREAMS,
     EuclideanAlignment,
     HierarchicalContrastiveLoss,
     HierarchicalEntailmentLoss,
@@ -23,9 +24,6 @@ from hyperst.nn import (
     ResidualMLP,
     entailment_pairs,
 )
-from hyperst.nn._utils import full_precision
-
-__all__ = ["HyperSTConfig", "HyperSTLoss", "HyperSTModule", "HyperSTOutput", "StreamTensors"]
 
 
 @dataclass(frozen=True)
@@ -109,7 +107,7 @@ class HyperSTModule(nn.Module):
         self.hca_loss: HierarchicalContrastiveLoss | None = None
         self.hea_loss: HierarchicalEntailmentLoss | None = None
         if cfg.alignment == "none":
-            self.alignment = EuclideanAlignment(**heads, streams=("image_spot", "image_niche"))
+            self.alignment = EuclideanAlignment(**heads, streams=IMAGE_STREAMS)
         else:
             self.gene_encoders = nn.ModuleDict({lvl: nn.Linear(n_genes, width) for lvl in ("spot", "niche")})
             if cfg.alignment == "euclidean":
@@ -256,7 +254,7 @@ class HyperSTModule(nn.Module):
         -------
         A :class:`HyperSTLoss`.
         """
-        with full_precision(prediction.device.type):
+        with no_autocast(prediction.device.type):
             mse = F.mse_loss(prediction.float(), target.float())
             zero = mse.new_zeros(())
             hca = zero if self.hca_loss is None else self.hca_loss(embeddings, self.alignment.similarity)

@@ -1,0 +1,137 @@
+"""The model's data plumbing: frozen features, training and validation loaders, inference batches.
+
+Between :class:`~hyperst.data.SpotData` (numpy, from the container) and the named tensor batches the saved
+network reads (:data:`~hyperst.module.BATCH_IMAGE`, :data:`~hyperst.module.BATCH_FEATURES`,
+:data:`~hyperst.module.BATCH_GENES`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from hyperst._logging import logger
+from hyperst.data import CropCache, SpotDataset, encode_crops, iter_crops, log2p, obsm_features
+from hyperst.module import BATCH_FEATURES, BATCH_GENES, BATCH_IMAGE
+from hyperst.nn.encoders.precomputed import PrecomputedFeatures
+
+if TYPE_CHECKING:
+    from hyperst.data import SpotData
+    from hyperst.nn.encoders import ImageEncoder
+
+Features = tuple[np.ndarray, np.ndarray]  # spot and niche features of every spot, each (n_spots, out_dim)
+
+
+def frozen_features(encoder: ImageEncoder, spots: SpotData, *, progress: bool = False) -> Features:
+    """Spot and niche features of every spot from a frozen encoder (computed once, then cached by the caller)."""
+    if isinstance(encoder, PrecomputedFeatures):  # embeddings from the table: read, not computed
+        return obsm_features(spots, **encoder.config())
+    logger.info("Encoding %d spot and niche crops once with the frozen %r encoder.", spots.n_spots, encoder.name)
+    return encode_crops(spots, encoder, size=encoder.input_size, progress=progress)
+
+
+def check_rows(spots: SpotData, rows: np.ndarray, name: str) -> np.ndarray:
+    """Return the trainable spots of ``rows`` (row positions into ``spots``); say how many were left out."""
+    rows = np.asarray(rows, dtype=int)
+    if rows.size and (rows.min() < 0 or rows.max() >= spots.n_spots):
+        raise IndexError(f"`{name}` rows must lie in [0, {spots.n_spots}).")
+    if spots.counts is None:
+        raise ValueError("Training needs measured counts; prepare the spots with a counts table.")
+    untrainable = ~spots.trainable[rows]
+    if untrainable.any():
+        logger.warning("Leaving %d %s spots without counts (or with crops off the image) out.", untrainable.sum(), name)
+    return rows[~untrainable]
+
+
+def training_loaders(
+    spots: SpotData,
+    train: np.ndarray,
+    validation: np.ndarray | None,
+    *,
+    encoder: ImageEncoder,
+    features: Features | None,
+    batch_size: int,
+    augment: bool,
+    seed: int,
+    cache_dir: str | None = None,
+    num_workers: int = 0,
+    progress: bool = False,
+) -> tuple[DataLoader, DataLoader | None]:
+    """Shuffled training loader and ordered validation loader over features (frozen) or cached crops (trainable)."""
+    size = encoder.input_size
+    if features is not None:
+        source = {"features": features}
+    else:
+        source = {"cache": CropCache(spots, size=size, directory=cache_dir, progress=progress)}
+    options = dict(batch_size=batch_size, collate_fn=_collate(features is not None), num_workers=num_workers)
+    # drop_last: a final batch of one spot has no negatives for the contrastive terms.
+    train_loader = DataLoader(
+        SpotDataset(spots, train, size=size, augment=augment, **source),
+        shuffle=True,
+        drop_last=len(train) > batch_size,
+        generator=torch.Generator().manual_seed(seed),
+        **options,
+    )
+    if validation is None:
+        return train_loader, None
+    return train_loader, DataLoader(SpotDataset(spots, validation, size=size, **source), shuffle=False, **options)
+
+
+def _collate(frozen: bool):
+    """Turn dataset tuples into the named batch the network reads; counts become the model's targets."""
+    image_keys = BATCH_FEATURES if frozen else BATCH_IMAGE
+
+    def collate(items: list[tuple[torch.Tensor, ...]]) -> dict[str, torch.Tensor]:
+        spot, niche, counts, niche_counts = (torch.stack(column) for column in zip(*items, strict=True))
+        return {
+            image_keys[0]: spot,
+            image_keys[1]: niche,
+            BATCH_GENES[0]: log2p(counts),
+            BATCH_GENES[1]: log2p(niche_counts),
+        }
+
+    return collate
+
+
+def inference_batches(
+    spots: SpotData,
+    indices: np.ndarray,
+    *,
+    encoder: ImageEncoder,
+    batch_size: int,
+    device: torch.device,
+    features: Features | None = None,
+) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+    """Yield ``(positions into indices, batch)`` with spot and niche crops or features (and genes when measured)."""
+    genes = None if spots.counts is None else [log2p(spots.counts), log2p(spots.niche_counts)]
+    if features is not None and not encoder.frozen:
+        raise ValueError("`features` apply to frozen encoders only; this encoder is trained with the model.")
+    if features is None and isinstance(encoder, PrecomputedFeatures):  # embeddings from the table: no crops at all
+        features = frozen_features(encoder, spots)
+    if features is not None:
+        for start in range(0, len(indices), batch_size):
+            index = np.arange(start, min(start + batch_size, len(indices)))
+            rows = indices[index]
+            batch = {k: torch.from_numpy(f[rows]).to(device) for k, f in zip(BATCH_FEATURES, features, strict=True)}
+            yield index, _with_genes(batch, genes, rows, device)
+        return
+    # Stream spot and niche crops of the same spots side by side: memory stays flat in the number of spots.
+    size = encoder.input_size
+    spot_batches = iter_crops(spots, indices, kind="spot", size=size, batch_size=batch_size)
+    niche_batches = iter_crops(spots, indices, kind="niche", size=size, batch_size=batch_size)
+    for (index, spot), (index_niche, niche) in zip(spot_batches, niche_batches, strict=True):
+        if not np.array_equal(index, index_niche):
+            raise RuntimeError("Spot and niche crops came in different orders; please report this.")
+        crops = [torch.from_numpy(c).to(device).float().div_(255.0) for c in (spot, niche)]
+        yield index, _with_genes(dict(zip(BATCH_IMAGE, crops, strict=True)), genes, indices[index], device)
+
+
+def _with_genes(batch: dict, genes: list[np.ndarray] | None, rows: np.ndarray, device: torch.device) -> dict:
+    """Add the spots' and niches' targets of ``rows`` to a batch when the spots were measured."""
+    if genes is not None:
+        batch.update({k: torch.from_numpy(g[rows]).to(device) for k, g in zip(BATCH_GENES, genes, strict=True)})
+    return batch

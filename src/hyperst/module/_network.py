@@ -1,0 +1,80 @@
+"""The full saved network: image encoder, feature scaler and HyperST head, fed by named batches.
+
+Pure torch: it reads batches of tensors under the :data:`BATCH_IMAGE` / :data:`BATCH_FEATURES` /
+:data:`BATCH_GENES` keys and never sees AnnData. :class:`hyperst.HyperST` builds it, the Lightning plan trains it,
+and its ``state_dict`` is what a saved model stores.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hyperst.module._head import HyperSTModule, HyperSTOutput
+from hyperst.nn.encoders import ImageEncoder
+
+BATCH_IMAGE = ("spot_image", "niche_image")  # crops (B, 3, H, W) in [0, 1] for trainable encoders
+BATCH_FEATURES = ("spot_features", "niche_features")  # cached features (B, D) for frozen encoders
+BATCH_GENES = ("spot_genes", "niche_genes")  # targets of the spot and its niche (B, n_genes), on the model's scale
+
+
+class FeatureScaler(nn.Module):
+    """Standardise frozen-encoder features with statistics of the training spots (saved with the model)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+
+    @torch.no_grad()
+    def fit(self, features: torch.Tensor) -> FeatureScaler:
+        """Set mean and scale from ``(n, dim)`` training features; constant features keep scale 1."""
+        self.mean.copy_(features.mean(0))
+        std = features.std(0)
+        self.scale.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
+        return self
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return (features - self.mean) / self.scale
+
+
+class ImageToExpression(nn.Module):
+    """Image encoder (+ feature scaler when frozen) followed by the HyperST head: everything that is saved.
+
+    Parameters
+    ----------
+    encoder
+        The image encoder (frozen or trainable).
+    head
+        The :class:`HyperSTModule` on the encoder's spot and niche features.
+    """
+
+    def __init__(self, encoder: ImageEncoder, head: HyperSTModule):
+        super().__init__()
+        self.encoder = encoder
+        self.scaler = FeatureScaler(encoder.out_dim)
+        self.head = head
+
+    def image_features(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Spot and niche features of a batch: cached features when present, else the encoder on the crops."""
+        if BATCH_FEATURES[0] in batch:
+            spot, niche = (batch[k] for k in BATCH_FEATURES)
+        else:
+            spot, niche = (self.encoder(batch[k]) for k in BATCH_IMAGE)
+        if self.encoder.frozen:
+            spot, niche = self.scaler(spot.float()), self.scaler(niche.float())
+        return spot, niche
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> HyperSTOutput:
+        """Run the head on a batch; gene targets are used (alignment and loss) when the batch has them."""
+        spot, niche = self.image_features(batch)
+        genes = [batch.get(k) for k in BATCH_GENES]
+        return self.head(spot, niche, *genes)
+
+    def saved_state_keys(self) -> list[str]:
+        """State-dict keys a saved model stores: all, except the frozen weights of a pretrained encoder."""
+        keys = list(self.state_dict())
+        if not self.encoder.pretrained:
+            return keys
+        trainable = {f"encoder.{name}" for name, p in self.encoder.named_parameters() if p.requires_grad}
+        return [k for k in keys if not k.startswith("encoder.") or k in trainable]

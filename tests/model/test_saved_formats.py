@@ -1,0 +1,38 @@
+"""A model saved by an earlier release (format 1: the head's weights under ``module.``) loads and predicts the same."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from hyperst.model import HyperST
+
+SAVED = Path(__file__).parent / "_data" / "model_format1"
+# What the format-1 model predicted for FEATURES, computed with the release that saved it.
+EXPECTED = [
+    [-0.21624138951301575, 0.6435364484786987, -0.0591958612203598],
+    [0.35833409428596497, 0.5839154124259949, 0.11355118453502655],
+]
+FEATURES = torch.linspace(-1, 1, 8).reshape(2, 4)
+
+
+def test_format1_save_loads_with_the_same_predictions():
+    assert json.loads((SAVED / "config.json").read_text())["format_version"] == 1
+    model = HyperST.load(SAVED)
+    assert model.is_trained and model.genes == ["G1", "G2", "G3"]
+    assert torch.equal(model.module.scaler.mean, torch.full((4,), 0.5))
+    model.module.eval()
+    with torch.no_grad():
+        predicted = model.module({"spot_features": FEATURES, "niche_features": FEATURES.flip(0)}).prediction
+    torch.testing.assert_close(predicted, torch.tensor(EXPECTED))
+
+
+def test_format1_save_written_again_loads_as_format2(tmp_path):
+    model = HyperST.load(SAVED)
+    model.save(tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["format_version"] == 2
+    again = HyperST.load(tmp_path / "again")
+    for key, value in model.module.state_dict().items():
+        assert torch.equal(again.module.state_dict()[key], value), key
