@@ -29,6 +29,24 @@ Returns
 -------
 The figure with ``return_fig=True``, else ``None``."""
 
+doc_table_key_counts = """\
+table_key
+    The table of raw counts annotating the spots."""
+
+doc_layer = """\
+layer
+    Layer of the table with raw counts; default ``X``."""
+
+doc_image_key = """\
+image_key
+    Image for every section (str) or per spots element (dict); default: the image sharing a coordinate system with
+    the spots (the finest when several show the same area)."""
+
+doc_out_of_bounds = """\
+out_of_bounds
+    Spots whose crops leave the image: ``"pad"`` pads them with white and trains on them, ``"exclude"`` leaves them
+    out of training. Prediction always covers every spot (padded)."""
+
 doc_table_key_output = """\
 table_key
     The table written by :func:`hyperst.tl.predict` (its ``key_added``)."""
@@ -38,7 +56,10 @@ def doc_params(**texts: str) -> Callable[[F], F]:
     """Fill ``{name}`` placeholders of a docstring with shared parameter text."""
 
     def decorate(obj: F) -> F:
-        obj.__doc__ = inspect.cleandoc(obj.__doc__ or "").format_map(texts)
+        doc = inspect.cleandoc(obj.__doc__ or "")
+        for name, text in texts.items():  # not str.format: docstrings hold literal braces ({"spot_key": ...})
+            doc = doc.replace(f"{{{name}}}", text)
+        obj.__doc__ = doc
         return obj
 
     return decorate

@@ -18,7 +18,7 @@ from hyperst._constants import Unit
 from hyperst._logging import logger
 from hyperst.data import _image
 from hyperst.data._grid import PLATFORM_UM, detect_grid
-from hyperst.data._spots_geometry import candidate_images, spot_geometry
+from hyperst.data._spot_shapes import match_image, spot_shapes
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
@@ -120,8 +120,8 @@ def _resolve_one(
     sdata, spots_key, obs_indices, instance_ids, *, image_key, spot_diameter_um, microns_per_pixel, check_tissue
 ):
     shapes = sdata.shapes[spots_key]
-    centres, radii = spot_geometry(shapes, instance_ids, spots_key)
-    image_key, system, matrix = candidate_images(sdata, spots_key, centres, image_key)
+    centres, radii = spot_shapes(shapes, instance_ids, spots_key)
+    image_key, system, matrix = match_image(sdata, spots_key, centres, image_key)
     element = sdata.images[image_key]
     channels = _image.check_image(element, image_key)
     levels = _image.image_levels(element, image_key)

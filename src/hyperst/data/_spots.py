@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from hyperst._constants import Key, OutOfBounds, check_choice
+from hyperst._docs import doc_image_key, doc_layer, doc_out_of_bounds, doc_params
 from hyperst._logging import logger
 from hyperst.data import _table
 from hyperst.data._niches import DEFAULT_GENERIC_NEIGHBOURS, neighbour_graph, niche_means
@@ -82,6 +83,7 @@ class SpotData:
         return np.array([s.crop_um(kind) for s in self.sections])[self.section_of]
 
 
+@doc_params(layer=doc_layer, image_key=doc_image_key, out_of_bounds=doc_out_of_bounds)
 def prepare_spots(
     sdata: SpatialData,
     *,
@@ -107,22 +109,17 @@ def prepare_spots(
         Counts table; ``None`` for spots without a table (prediction on a new slide; needs ``spots_key``).
     genes
         Gene panel; default ``table.var["hyperst_gene"]`` when present, else every gene.
-    layer
-        Layer with raw counts; default ``X``.
+    {layer}
     spots_key
         Spots element(s) to use; default every one annotated by the table.
-    image_key
-        Image for every section (str) or per spots element (mapping); default: the image sharing a coordinate
-        system with the spots (the finest when several show the same area).
+    {image_key}
     spot_diameter_um
         Spot diameter in µm, when neither the grid (Visium, legacy ST) nor the data tells.
     microns_per_pixel
         Level-0 pixel size of the image in µm, overriding what the spot grid implies.
     with_counts
         Read counts and niche counts (``False`` for prediction without measurements).
-    out_of_bounds
-        Spots whose crops leave the image: ``"pad"`` pads with white and trains on them, ``"exclude"`` leaves
-        them out of training. Prediction always covers every spot (padded).
+    {out_of_bounds}
     check_tissue
         Raise when none of a sample of spots lies on stained tissue (misregistered spots or image).
     n_neighbours

@@ -16,7 +16,7 @@ Convention, shared by every function here and by :mod:`hyperst.nn`:
   epsilon of the dtype wherever ``1 +/- eps`` must differ from 1 (in float32 ``1 + 1e-8 == 1``, which would
   let an infinite arccosh/arccos derivative through). Norms are computed without overflow (rescaled) and
   ``x_t`` as ``hypot(||x||, 1 / sqrt(curv))``.
-- Where this differs from the formulas of METHOD.md §3, it is an identity, not a change of method:
+- Where this differs from the formulas of docs/method.md ("The Lorentz model"), it is an identity, not a change of method:
   ``arccosh(sqrt(1 + curv ||x||^2)) = arcsinh(sqrt(curv) ||x||)`` (log map, distance to the origin) needs no
   clamp; :func:`to_poincare` returns coordinates in the *unit* ball whatever the curvature.
 

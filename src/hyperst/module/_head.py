@@ -81,7 +81,8 @@ class HyperSTModule(nn.Module):
 
     Notes
     -----
-    Choices METHOD.md leaves open, or where this module departs from it:
+    Choices the paper leaves open, or where this module departs from it (docs/method.md, "What `hyperst` adds
+    or changes"):
 
     - The learned scalars (log-curvature, per-modality log-scales, log inverse temperature) are clamped where
       they are used and, at each training forward pass, also in place (as MERU does), so that a value pushed
@@ -91,7 +92,7 @@ class HyperSTModule(nn.Module):
     - ``alignment="euclidean"`` embeds ``f / ||f||`` and uses cosine logits with the same learnable
       temperature; cones do not exist there, so ``hea`` is 0 whatever ``entailment`` says.
     - :meth:`parameter_groups` exempts biases, LayerNorm gains and the learned scalars from weight decay
-      (MERU's practice; METHOD.md does not say), since decay would drag ``c``, the scales and ``tau`` to 1.
+      (MERU's practice; the paper does not say), since decay would drag ``c``, the scales and ``tau`` to 1.
     """
 
     def __init__(self, n_genes: int, image_dim: int, config: HyperSTConfig | None = None):

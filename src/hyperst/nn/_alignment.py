@@ -45,7 +45,7 @@ class EuclideanAlignment(nn.Module):
 
     Each stream ``s`` in :data:`STREAMS` gets its own :class:`~hyperst.nn.ResidualMLP`, followed by a bias-free
     ``Linear(E -> E)`` shared by the streams of one modality: the result is the Euclidean aligned feature
-    ``f_s`` (METHOD.md §3). The embedding is ``f_s / ||f_s||``; entailment cones do not exist here.
+    ``f_s`` (docs/method.md, "HCA: hierarchical contrastive alignment"). The embedding is ``f_s / ||f_s||``; entailment cones do not exist here.
 
     Parameters
     ----------

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from hyperst.geometry import no_autocast
 from hyperst.nn._utils import clamp_parameter_
 
-#: (query stream, key stream) of each InfoNCE term (METHOD.md §3a). Cross-level terms go from niche to spot
+#: (query stream, key stream) of each InfoNCE term (docs/method.md, "HCA: hierarchical contrastive alignment"). Cross-level terms go from niche to spot
 #: only: one spot can sit in several niches of a batch, so spot -> niche would create false negatives.
 HCA_PAIRS: tuple[tuple[str, str], ...] = (
     ("image_spot", "gene_spot"),

@@ -14,9 +14,9 @@ from hyperst.geometry import exterior_angle, half_aperture, no_autocast
 def entailment_pairs(
     *, eta_image_gene: float = 0.7, eta_spot_niche: float = 1.2, image_gene: bool = True
 ) -> tuple[tuple[str, str, float], ...]:
-    """Return the ``(parent, child, eta)`` pairs of HyperST (METHOD.md §3b).
+    """Return the ``(parent, child, eta)`` pairs of HyperST (docs/method.md, "HEA").
 
-    The image entails the gene profile at both levels, ``(Is -> Gs)`` and ``(In -> Gn)`` with
+    The pairs are :data:`hyperst._constants.HIERARCHY_PAIRS`. The image entails the gene profile at both levels, ``(Is -> Gs)`` and ``(In -> Gn)`` with
     ``eta_image_gene``; the spot entails its niche within each modality, ``(Is -> In)`` and ``(Gs -> Gn)``
     with ``eta_spot_niche``. Parents end up closer to the origin (more generic) than their children.
 

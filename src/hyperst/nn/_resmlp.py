@@ -9,7 +9,7 @@ class ResidualBlock(nn.Module):
     """Pre-norm residual block ``x + MLP(LayerNorm(x))``.
 
     The MLP is ``Linear(width -> hidden) -> GELU -> Dropout -> Linear(hidden -> width) -> Dropout`` (the
-    ``timm`` ``Mlp`` layout; METHOD.md fixes the hidden width, GELU and the dropout rate, not where dropout
+    ``timm`` ``Mlp`` layout; the method (docs/method.md) fixes the hidden width, GELU and the dropout rate, not where dropout
     sits).
 
     Parameters
@@ -50,7 +50,7 @@ class ResidualBlock(nn.Module):
 
 
 class ResidualMLP(nn.Module):
-    """``LayerNorm -> Linear(in_features -> width) -> n_blocks x ResidualBlock -> LayerNorm`` (METHOD.md §3).
+    """``LayerNorm -> Linear(in_features -> width) -> n_blocks x ResidualBlock -> LayerNorm`` (docs/method.md, "HCA: hierarchical contrastive alignment").
 
     Parameters
     ----------

@@ -11,6 +11,7 @@ import pandas as pd
 
 from hyperst import data
 from hyperst._constants import GeneSelection, Key, choices
+from hyperst._docs import doc_layer, doc_params, doc_table_key_counts
 from hyperst._logging import logger
 from hyperst._threads import keep_torch_threads
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 DEFAULT_EXCLUDE = r"^(?:MT-|RP[SL]\d+[A-Z]?\d*$|RPLP\d$)"
 
 
+@doc_params(table_key=doc_table_key_counts, layer=doc_layer)
 def select_genes(
     sdata: SpatialData | AnnData,
     n_genes: int = 200,
@@ -52,10 +54,8 @@ def select_genes(
         Panel size (ignored for a gene list).
     method
         ``"hmhvg"``, ``"hvg"`` or a list of gene names.
-    table_key
-        Key of the counts table.
-    layer
-        Layer with raw counts; default ``X``.
+    {table_key}
+    {layer}
     n_top_per_section
         Highly variable genes per section.
     n_top

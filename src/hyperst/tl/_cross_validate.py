@@ -9,12 +9,14 @@ import pandas as pd
 
 from hyperst import metrics
 from hyperst._constants import Key
+from hyperst._docs import doc_layer, doc_params, doc_table_key_counts
 from hyperst._logging import logger
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
 
 
+@doc_params(table_key=doc_table_key_counts, layer=doc_layer)
 def cross_validate(
     sdata: SpatialData,
     *,
@@ -39,14 +41,12 @@ def cross_validate(
         SpatialData with H&E images, spots and a counts table.
     groupby
         Column of ``obs`` whose groups are held out (``"section"`` or ``"patient"``).
-    table_key
-        The counts table.
+    {table_key}
     n_splits
         ``None``: leave one group out; an integer: that many folds of whole groups.
     genes
         Gene panel (see :func:`hyperst.tl.fit`).
-    layer
-        Layer with raw counts; default ``X``.
+    {layer}
     seed
         Seed of every fold's training (and of the fold assignment with ``n_splits``).
     **fit_kwargs

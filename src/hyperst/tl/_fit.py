@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hyperst._constants import DEFAULT_ENCODER, Key, OutOfBounds, ValidationMode, check_choice
+from hyperst._docs import doc_image_key, doc_layer, doc_out_of_bounds, doc_params, doc_table_key_counts
 from hyperst._logging import logger
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from hyperst.model import HyperST
 
 
+@doc_params(table_key=doc_table_key_counts, layer=doc_layer, image_key=doc_image_key, out_of_bounds=doc_out_of_bounds)
 def fit(
     sdata: SpatialData,
     *,
@@ -51,8 +53,7 @@ def fit(
     ----------
     sdata
         SpatialData with H&E images, spots (circles) and a table of raw counts annotating them.
-    table_key
-        The counts table.
+    {table_key}
     genes
         Gene panel; default ``table.var["hyperst_gene"]`` when set (:func:`hyperst.pp.select_genes`), else the
         200 HMHVG genes selected on the fly (written nowhere).
@@ -71,11 +72,8 @@ def fit(
         bit-identical CPU results.
     device
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
-    layer
-        Layer of the table with raw counts; default ``X``.
-    image_key
-        Image for every section (str) or per spots element (dict); default: the image sharing the spots'
-        coordinate system.
+    {layer}
+    {image_key}
     validation
         Early-stopping set: ``"auto"`` (one held-out ``validation_groupby`` group with 3 or more groups, else a
         spatial block of each section), ``"group"``, ``"spatial"`` or ``"none"`` (stop on the training loss).
@@ -99,8 +97,7 @@ def fit(
         Lightning strategy (``"ddp"``, ``"ddp_spawn"``, ...).
     precision
         Lightning precision; default mixed precision on CUDA, float32 elsewhere.
-    out_of_bounds
-        Spots whose crops leave the image: ``"pad"`` (train on them, padded with white) or ``"exclude"``.
+    {out_of_bounds}
     **model_kwargs
         Hyperparameters of :class:`~hyperst.nn.HyperSTConfig` (``embed_dim``, ``alignment``, ``entailment``,
         ``image_gene_entailment``, ``decoder_input``, ...).

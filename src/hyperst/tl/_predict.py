@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hyperst._constants import STREAMS, Key
+from hyperst._docs import doc_image_key, doc_layer, doc_params
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from hyperst.model import HyperST
 
 
+@doc_params(layer=doc_layer, image_key=doc_image_key)
 def predict(
     sdata: SpatialData,
     model: HyperST,
@@ -48,9 +50,7 @@ def predict(
         A trained :class:`~hyperst.HyperST`.
     table_key
         Table with the spots (and their counts); ``None`` to predict for ``spots_key`` without measurements.
-    image_key
-        Image for every section (str) or per spots element (dict); default: the one sharing the spots'
-        coordinate system.
+    {image_key}
     spots_key
         Spots element(s) to predict; default every element the table annotates.
     key_added
@@ -59,8 +59,7 @@ def predict(
         Write the table into ``sdata``; ``False`` returns it instead.
     overwrite
         Replace an existing ``key_added`` table.
-    layer
-        Layer of the table with raw counts; default ``X``.
+    {layer}
     batch_size
         Spots per forward pass (memory stays flat in the number of spots).
     device

@@ -1,4 +1,4 @@
-"""Spot geometry in the shapes element and the transformation that takes it onto an image's pixels."""
+"""Spot centres and radii read from the shapes element, and the image they sit on with the spots -> pixel affine."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 _MIN_INSIDE = 0.5
 
 
-def spot_geometry(shapes: Any, instance_ids: np.ndarray, spots_key: str) -> tuple[np.ndarray, np.ndarray | None]:
+def spot_shapes(shapes: Any, instance_ids: np.ndarray, spots_key: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Centres ``(n, 2)`` and radii ``(n,)`` (``None`` for bare points) of the given spots, in shapes coordinates.
 
     Circles are points with a ``radius`` column; polygons give their centroid and the radius of a disk of equal area.
@@ -43,7 +43,7 @@ def spot_geometry(shapes: Any, instance_ids: np.ndarray, spots_key: str) -> tupl
     return centres.astype(float), radii
 
 
-def candidate_images(
+def match_image(
     sdata: SpatialData, spots_key: str, centres: np.ndarray, image_key: str | None
 ) -> tuple[str, str, np.ndarray]:
     """Pick the image of a spots element; return it, the shared coordinate system and the 3x3 spots -> pixel affine.
