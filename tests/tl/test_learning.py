@@ -29,6 +29,6 @@ def test_fit_is_bit_identical_for_a_seed(toy_sdata, fast_fit_kwargs):
     for key in states[0]:
         torch.testing.assert_close(states[0][key], states[1][key], rtol=0, atol=0)
     other = hst.tl.fit(toy_sdata, max_epochs=1, seed=8, **fast_fit_kwargs)
-    weight = "module.decoder.1.weight"
+    weight = "head.decoder.1.weight"
     assert not torch.equal(other.module.state_dict()[weight], states[0][weight])
     assert np.array_equal(models[0].history.to_numpy(), models[1].history.to_numpy())
