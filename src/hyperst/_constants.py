@@ -20,6 +20,12 @@ TileGrid = Literal["hexagonal", "square"]  # lattices `hst.pp.tile_tissue` lays 
 ValidationMode = Literal["auto", "group", "spatial", "none"]  # early-stopping split of `hst.tl.fit`
 OutOfBounds = Literal["pad", "exclude"]  # spots whose crops leave the image
 GeneSelection = Literal["hmhvg", "hvg"]  # `hst.pp.select_genes` methods
+# What HyperST predicts: "raw" log2(1 + count) (the paper), or "normalised" log2(1 + count / library size x the
+# median training library size), the library size being the spot's total over all genes of its table row.
+TargetScale = Literal["raw", "normalised"]
+# Which epoch's weights training keeps: lowest validation MSE, lowest validation total loss, or the last epoch.
+Checkpoint = Literal["mse", "loss", "last"]
+Normalisation = Literal["library_size", "panel"]  # how `evaluate` normalises: the whole row, or the panel only
 
 
 def choices(literal: Any) -> tuple[str, ...]:
@@ -67,6 +73,7 @@ class Key:
     GENE_PANEL_RECORD: Final = "hyperst_genes"  # uns record of that choice: method, ranked genes, parameters
 
     # layers / obsm / uns of the output table
+    LIBRARY_SIZE: Final = "hyperst_library_size"  # obs column: the spot's total count over all genes of its row
     PREDICTED: Final = "predicted"
     OBSERVED: Final = "observed"
     SPATIAL: Final = "spatial"

@@ -1,6 +1,6 @@
 """Accuracy metrics of predicted expression: plain numpy kernels on ``(spots, genes)`` matrices.
 
-All inputs are on the ``log2(1 + count)`` scale. ``tl.evaluate`` pulls the matrices out of the output table and
+Inputs are ``log2(1 + count)``-type values (raw or library-size normalised counts). ``tl.evaluate`` pulls the matrices out of the output table and
 writes the results back; everything here is container-free so benchmarks and baselines reuse it.
 """
 
@@ -70,8 +70,20 @@ def normalise_panel(log_expression: np.ndarray, target_sum: float = 1e4) -> np.n
     return np.log2(1 + scaled)
 
 
-def score(observed: np.ndarray, predicted: np.ndarray, genes: list[str] | pd.Index) -> tuple[pd.DataFrame, dict]:
-    """Per-gene metrics and panel summaries, on ``log2(1 + count)`` and after panel normalisation.
+def score(
+    observed: np.ndarray,
+    predicted: np.ndarray,
+    genes: list[str] | pd.Index,
+    *,
+    normalised_observed: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Per-gene metrics and panel summaries, on ``log2(1 + count)`` and on a library-size-normalised scale.
+
+    ``normalised_observed`` gives the observations normalised by each spot's library size over all genes (the
+    field's convention, scanpy's ``normalize_total``; :func:`hyperst.data.expression`): the prediction is scored
+    against them as it is, so a model must get each spot's composition right and the depth it predicts counts as
+    noise. Without them, observed and predicted are each normalised over the panel (:func:`normalise_panel`), the
+    fallback when the library sizes are unknown.
 
     Returns
     -------
@@ -79,7 +91,10 @@ def score(observed: np.ndarray, predicted: np.ndarray, genes: list[str] | pd.Ind
     ``_norm``; ``summary = {"raw": ..., "normalised": ...}`` with the keys of :func:`summary_metrics`.
     """
     raw = per_gene_metrics(observed, predicted, genes)
-    observed_norm, predicted_norm = normalise_panel(observed), normalise_panel(predicted)
+    if normalised_observed is None:
+        observed_norm, predicted_norm = normalise_panel(observed), normalise_panel(predicted)
+    else:
+        observed_norm, predicted_norm = np.asarray(normalised_observed, dtype=np.float64), predicted
     normalised = per_gene_metrics(observed_norm, predicted_norm, genes)
     summary = {
         "raw": summary_metrics(raw, observed, predicted),

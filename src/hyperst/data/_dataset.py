@@ -46,6 +46,9 @@ class SpotDataset(Dataset):
     features
         ``(spot_features, niche_features)``, each ``(n_spots, d)``, from :func:`~hyperst.data.encode_crops`:
         frozen encoders skip crops entirely.
+    counts
+        ``(spot_counts, niche_counts)``, each ``(n_spots, n_genes)``, returned instead of the spots' raw counts
+        (e.g. library-size normalised counts, for a model trained on that scale).
     augment
         Apply the same random dihedral transform (flips, quarter turns) to both crops; uses torch's global RNG
         (seeded per worker by :class:`~torch.utils.data.DataLoader`).
@@ -61,6 +64,7 @@ class SpotDataset(Dataset):
         size: int = 224,
         cache: CropCache | None = None,
         features: tuple[np.ndarray, np.ndarray] | None = None,
+        counts: tuple[np.ndarray, np.ndarray] | None = None,
         augment: bool = False,
         as_float: bool = True,
     ) -> None:
@@ -77,7 +81,11 @@ class SpotDataset(Dataset):
                 raise ValueError(f"`features` must be (spot_features, niche_features) with {spots.n_spots} rows each.")
             if augment:
                 raise ValueError("`augment=True` needs crops; precomputed `features` cannot be augmented.")
-        self.size, self.cache, self.features = int(size), cache, features
+        if counts is None and spots.counts is not None:
+            counts = (spots.counts, spots.niche_counts)
+        if counts is not None and (len(counts) != 2 or any(len(c) != spots.n_spots for c in counts)):
+            raise ValueError(f"`counts` must be (spot_counts, niche_counts) with {spots.n_spots} rows each.")
+        self.size, self.cache, self.features, self.counts = int(size), cache, features, counts
         self.augment, self.as_float = augment, as_float
 
     def __len__(self) -> int:
@@ -103,6 +111,6 @@ class SpotDataset(Dataset):
         return tuple(extract_crops(self.spots, chosen, kind=kind, size=self.size)[0] for kind in ("spot", "niche"))
 
     def _counts(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.spots.counts is None:
+        if self.counts is None:
             return torch.empty(0), torch.empty(0)
-        return torch.from_numpy(self.spots.counts[index]), torch.from_numpy(self.spots.niche_counts[index])
+        return tuple(torch.from_numpy(np.asarray(c[index], dtype=np.float32)) for c in self.counts)

@@ -1,4 +1,10 @@
-"""The expression scale HyperST predicts and is scored on, written once: ``log2(1 + count)``."""
+"""The expression scales HyperST predicts and is scored on, written once.
+
+``"raw"`` is the paper's ``log2(1 + count)``. ``"normalised"`` divides each spot's counts by its library size (its
+total over all genes of its table row, not only the panel, as scanpy's ``normalize_total``) and multiplies by a
+reference library size (the median over the training spots) before the logarithm: sequencing depth, which differs
+many-fold between patients and runs, no longer dominates the target.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,46 @@ from typing import Any
 
 import numpy as np
 
+from hyperst._constants import TargetScale, check_choice
+
 
 def log2p(counts: Any) -> Any:
     """``log2(1 + counts)``: float32 for numpy input; torch tensors stay tensors (on their device)."""
     if hasattr(counts, "log2"):  # a torch tensor: keep it on its device and in autograd
         return (counts + 1).log2()
     return np.log2(1 + np.asarray(counts, dtype=np.float32))
+
+
+def scale_counts(
+    counts: np.ndarray, scale: TargetScale, library_size: np.ndarray | None = None, reference: float | None = None
+) -> np.ndarray:
+    """Return counts ``(n, genes)`` on ``scale`` before the logarithm: as they are (raw) or ``count / L x reference``.
+
+    Spots with library size 0 (nothing measured) stay 0.
+    """
+    check_choice("target", scale, TargetScale)
+    counts = np.asarray(counts, dtype=np.float32)
+    if scale == "raw":
+        return counts
+    if library_size is None or reference is None:
+        raise ValueError("The 'normalised' scale needs each spot's library size and a reference library size.")
+    size = np.asarray(library_size, dtype=np.float64)[:, None]
+    factor = np.divide(reference, size, out=np.zeros_like(size), where=size > 0)
+    return (counts * factor).astype(np.float32)
+
+
+def expression(
+    counts: np.ndarray, scale: TargetScale, library_size: np.ndarray | None = None, reference: float | None = None
+) -> np.ndarray:
+    """``log2(1 + counts)`` on ``scale`` (see :func:`scale_counts`), float32."""
+    return log2p(scale_counts(counts, scale, library_size, reference))
+
+
+def counts_from_expression(
+    values: np.ndarray, scale: TargetScale, library_size: np.ndarray | None = None, reference: float | None = None
+) -> np.ndarray:
+    """Invert :func:`expression`: counts ``(n, genes)`` float64 from values on ``scale``."""
+    counts = np.expm1(np.asarray(values, dtype=np.float64) * np.log(2)).clip(min=0)
+    if scale == "raw":
+        return counts
+    return counts * np.asarray(library_size, dtype=np.float64)[:, None] / reference

@@ -44,6 +44,9 @@ class SpotData:
         Gene panel, in model order (empty without counts).
     counts, niche_counts
         ``(n, n_genes)`` float32 raw counts of the spot and mean raw counts over its niche; ``None`` without counts.
+    library_size
+        ``(n,)`` float64 total count of each spot's table row over all genes (not only the panel); ``None``
+        without counts.
     neighbours
         ``(n, n)`` binary neighbour graph (block diagonal over sections, no self loops).
     in_bounds
@@ -63,6 +66,7 @@ class SpotData:
     genes: tuple[str, ...]
     counts: np.ndarray | None
     niche_counts: np.ndarray | None
+    library_size: np.ndarray | None
     neighbours: csr_matrix
     in_bounds: np.ndarray
     trainable: np.ndarray
@@ -154,6 +158,7 @@ def prepare_spots(
         keys = regions
     gene_list = _table.resolve_genes(table, genes, table_key) if with_counts else []
     counts = _table.dense_counts(table, gene_list, layer, table_key) if with_counts else None
+    library_size = _table.library_sizes(table, layer, table_key) if with_counts else None
 
     sections = tuple(
         resolve_sections(
@@ -171,7 +176,7 @@ def prepare_spots(
     obs_indices = np.concatenate([s.obs_indices for s in sections])
     graph = neighbour_graph(sections, n_neighbours=n_neighbours)
     if counts is not None:
-        counts = counts[obs_indices]
+        counts, library_size = counts[obs_indices], library_size[obs_indices]
         niche_counts = niche_means(counts, graph)
         measured = counts.sum(axis=1) > 0
     else:
@@ -189,6 +194,7 @@ def prepare_spots(
         genes=tuple(gene_list),
         counts=counts,
         niche_counts=niche_counts,
+        library_size=library_size,
         neighbours=graph,
         in_bounds=in_bounds,
         trainable=np.asarray(trainable, dtype=bool),

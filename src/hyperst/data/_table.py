@@ -157,6 +157,11 @@ def check_counts(matrix: Any, where: str) -> None:
         )
 
 
+def library_sizes(table: AnnData, layer: str | None, table_key: str) -> np.ndarray:
+    """Each row's total count over all genes of the table, ``(n_obs,)`` float64 (the library size)."""
+    return np.asarray(count_matrix(table, layer, table_key).sum(axis=1), dtype=np.float64).ravel()
+
+
 def dense_counts(table: AnnData, genes: Sequence[str], layer: str | None, table_key: str) -> np.ndarray:
     """Return checked raw counts of ``genes`` for all rows, ``(n_obs, n_genes)`` float32."""
     from scipy import sparse

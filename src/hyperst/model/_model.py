@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hyperst._constants import DEFAULT_ENCODER
+from hyperst._constants import DEFAULT_ENCODER, Checkpoint, TargetScale, check_choice
 from hyperst.model import _save_load, _training_data
 from hyperst.module import HyperSTModule, ImageToExpression
 from hyperst.nn import HyperSTConfig
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 class HyperST:
-    """HyperST: predicts a gene panel's ``log2(1 + count)`` from spot and niche H&E crops.
+    """HyperST: predicts a gene panel's expression (``log2(1 + count)``, raw or normalised) from H&E crops.
 
     Usually created and trained by :func:`hyperst.tl.fit`. The model holds the image encoder and the saved torch
     network :attr:`module` (:class:`~hyperst.module.ImageToExpression`: encoder, feature scaler and
@@ -44,6 +44,11 @@ class HyperST:
         Options of a named encoder (e.g. ``{"input_size": 64}``; ``{"lora_blocks": 11}`` for a foundation model).
     seed
         Seed of the weight initialisation (the global torch RNG is left as it was).
+    target
+        Expression scale it learns and predicts: ``"raw"`` ``log2(1 + count)`` (the paper's) or ``"normalised"``
+        ``log2(1 + count / library size x reference)``, the library size being the spot's total over all genes
+        and the reference the median over the training spots (:attr:`reference_library_size`, set by
+        :meth:`train`).
     **config
         Fields of :class:`~hyperst.nn.HyperSTConfig` (``embed_dim``, ``alignment``, ``entailment``, ...).
     """
@@ -55,14 +60,18 @@ class HyperST:
         encoder: str | ImageEncoder = DEFAULT_ENCODER,
         encoder_kwargs: dict[str, Any] | None = None,
         seed: int = 0,
+        target: TargetScale = "raw",
         **config: Any,
     ):
+        check_choice("target", target, TargetScale)
         genes = [str(g) for g in genes]
         if not genes:
             raise ValueError("The gene panel is empty; select genes with `hst.pp.select_genes` or pass `genes=`.")
         if len(set(genes)) != len(genes):
             raise ValueError("The gene panel has duplicate names; make `var_names` unique first.")
         self.genes = genes
+        self.target = target
+        self.reference_library_size: float | None = None
         self.config = HyperSTConfig(**config)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -82,8 +91,16 @@ class HyperST:
         state = f"trained for {len(self.history)} epochs" if self.is_trained else "untrained"
         return (
             f"HyperST({len(self.genes)} genes, encoder={self.encoder.name!r}, alignment={self.config.alignment!r}, "
-            f"embed_dim={self.config.embed_dim}; {state})"
+            f"embed_dim={self.config.embed_dim}, target={self.target!r}; {state})"
         )
+
+    def target_record(self) -> dict[str, Any]:
+        """Return the expression scale as saved and recorded in ``uns``: ``{"scale", "reference_library_size"}``."""
+        return {"scale": self.target, "reference_library_size": self.reference_library_size}
+
+    def scaled_counts(self, spots: SpotData) -> tuple[np.ndarray, np.ndarray] | None:
+        """Spot and niche counts of ``spots`` on the model's scale, before the logarithm (``None`` without counts)."""
+        return _training_data.scaled_counts(spots, self.target, self.reference_library_size)
 
     # ------------------------------------------------------------------ training
     def train(
@@ -97,6 +114,7 @@ class HyperST:
         lr: float = 1e-4,
         weight_decay: float = 0.01,
         patience: int = 10,
+        checkpoint: Checkpoint = "mse",
         seed: int = 0,
         augment: bool = True,
         accelerator: str = "auto",
@@ -124,6 +142,11 @@ class HyperST:
             Row positions into ``spots``.
         max_epochs, batch_size, lr, weight_decay, patience
             Optimisation (AdamW; weight decay on weight matrices only; ``patience`` epochs without improvement).
+        checkpoint
+            The epoch whose weights are kept, and what early stopping watches: ``"mse"``, the lowest validation
+            prediction error on the target scale (default); ``"loss"``, the lowest validation total loss (alignment
+            terms included; their validation value stops improving early, so aligned models were kept under-trained);
+            ``"last"``, the last of ``max_epochs`` epochs, no early stopping (the reference code).
         seed
             Seed of shuffling and augmentation: the same seed gives bit-identical CPU results.
         augment
@@ -157,6 +180,10 @@ class HyperST:
                 f"{len(train)} training spots and batch_size={batch_size}."
             )
         self.check_panel(spots)
+        check_choice("checkpoint", checkpoint, Checkpoint)
+        if self.target == "normalised":
+            self.reference_library_size = _reference_library_size(spots, train)
+        counts = self.scaled_counts(spots)
         with torch.random.fork_rng(devices=[]):
             pl.seed_everything(seed, workers=True, verbose=False)
             if self.encoder.frozen:
@@ -172,6 +199,7 @@ class HyperST:
                 validation,
                 encoder=self.encoder,
                 features=features,
+                counts=counts,
                 batch_size=batch_size,
                 augment=augment,
                 seed=seed,
@@ -186,6 +214,7 @@ class HyperST:
                 val_loader,
                 max_epochs=max_epochs,
                 patience=patience,
+                checkpoint=checkpoint,
                 accelerator=accelerator,
                 devices=devices,
                 strategy=strategy,
@@ -203,6 +232,7 @@ class HyperST:
             "lr": lr,
             "weight_decay": weight_decay,
             "patience": patience,
+            "checkpoint": checkpoint,
             "seed": seed,
             "augment": augment,
             "n_train_spots": len(train),
@@ -244,7 +274,13 @@ class HyperST:
         self.module.to(where).eval()
         with torch.inference_mode():  # here, not in the generator: a generator's context does not cover the caller
             batches = _training_data.inference_batches(
-                spots, indices, encoder=self.encoder, batch_size=batch_size, device=where, features=features
+                spots,
+                indices,
+                encoder=self.encoder,
+                counts=self.scaled_counts(spots),
+                batch_size=batch_size,
+                device=where,
+                features=features,
             )
             for index, batch in batches:
                 out = self.module(batch)
@@ -284,3 +320,14 @@ class HyperST:
             The encoder instance, needed only for a model trained with a custom encoder class.
         """
         return _save_load.load_model(cls, path, encoder=encoder)
+
+
+def _reference_library_size(spots: SpotData, train: np.ndarray) -> float:
+    """Median library size of the training spots: the scale of the normalised target."""
+    sizes = spots.library_size[train]
+    if not (sizes > 0).any():
+        raise ValueError(
+            "target='normalised' divides by each spot's library size, but the training spots' rows sum to zero. "
+            "Check that the table holds raw counts (`layer=`), or train with target='raw'."
+        )
+    return float(np.median(sizes[sizes > 0]))

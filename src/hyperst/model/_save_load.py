@@ -46,6 +46,7 @@ def save_model(model: HyperST, path: str | Path, *, overwrite: bool = False) -> 
         "genes": model.genes,
         "encoder": {"name": model.encoder.name, "class": type(model.encoder).__qualname__, "config": encoder_config},
         "module": model.config.to_dict(),
+        "target": model.target_record(),
         "train_params": model.train_params,
         "is_trained": model.is_trained,
         "history": json.loads(model.history.reset_index().to_json(orient="records")) if len(model.history) else [],
@@ -83,7 +84,11 @@ def load_model(cls: type[HyperST], path: str | Path, *, encoder: ImageEncoder | 
         encoder_arg, encoder_kwargs = saved["name"], saved["config"]
     else:
         encoder_arg, encoder_kwargs = encoder, None
-    model = cls(config["genes"], encoder=encoder_arg, encoder_kwargs=encoder_kwargs, **config["module"])
+    target = config.get("target", {"scale": "raw", "reference_library_size": None})  # saves before targets: raw
+    model = cls(
+        config["genes"], encoder=encoder_arg, encoder_kwargs=encoder_kwargs, target=target["scale"], **config["module"]
+    )
+    model.reference_library_size = target["reference_library_size"]
     try:
         state = load_file(path / WEIGHTS_FILE, device="cpu")
     except (SafetensorError, OSError) as error:

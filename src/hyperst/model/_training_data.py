@@ -14,8 +14,18 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from hyperst._constants import TargetScale
 from hyperst._logging import logger
-from hyperst.data import CropCache, SpotDataset, encode_crops, iter_crops, log2p, obsm_features
+from hyperst.data import (
+    CropCache,
+    SpotDataset,
+    encode_crops,
+    iter_crops,
+    log2p,
+    niche_means,
+    obsm_features,
+    scale_counts,
+)
 from hyperst.module import BATCH_FEATURES, BATCH_GENES, BATCH_IMAGE
 from hyperst.nn.encoders.precomputed import PrecomputedFeatures
 
@@ -32,6 +42,20 @@ def frozen_features(encoder: ImageEncoder, spots: SpotData, *, progress: bool = 
         return obsm_features(spots, **encoder.config())
     logger.info("Encoding %d spot and niche crops once with the frozen %r encoder.", spots.n_spots, encoder.name)
     return encode_crops(spots, encoder, size=encoder.input_size, progress=progress)
+
+
+def scaled_counts(spots: SpotData, scale: TargetScale, reference: float | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Spot and niche counts on the model's scale before the logarithm; ``None`` for spots without counts.
+
+    On the normalised scale the niche is the mean of its spots' normalised counts, as the raw niche is the mean of
+    their raw counts.
+    """
+    if spots.counts is None:
+        return None
+    if scale == "raw":
+        return spots.counts, spots.niche_counts
+    spot = scale_counts(spots.counts, scale, spots.library_size, reference)
+    return spot, niche_means(spot, spots.neighbours)
 
 
 def check_rows(spots: SpotData, rows: np.ndarray, name: str) -> np.ndarray:
@@ -54,6 +78,7 @@ def training_loaders(
     *,
     encoder: ImageEncoder,
     features: Features | None,
+    counts: tuple[np.ndarray, np.ndarray],
     batch_size: int,
     augment: bool,
     seed: int,
@@ -70,7 +95,7 @@ def training_loaders(
     options = dict(batch_size=batch_size, collate_fn=_collate(features is not None), num_workers=num_workers)
     # drop_last: a final batch of one spot has no negatives for the contrastive terms.
     train_loader = DataLoader(
-        SpotDataset(spots, train, size=size, augment=augment, **source),
+        SpotDataset(spots, train, size=size, augment=augment, counts=counts, **source),
         shuffle=True,
         drop_last=len(train) > batch_size,
         generator=torch.Generator().manual_seed(seed),
@@ -78,7 +103,8 @@ def training_loaders(
     )
     if validation is None:
         return train_loader, None
-    return train_loader, DataLoader(SpotDataset(spots, validation, size=size, **source), shuffle=False, **options)
+    validation_set = SpotDataset(spots, validation, size=size, counts=counts, **source)
+    return train_loader, DataLoader(validation_set, shuffle=False, **options)
 
 
 def _collate(frozen: bool):
@@ -102,12 +128,13 @@ def inference_batches(
     indices: np.ndarray,
     *,
     encoder: ImageEncoder,
+    counts: tuple[np.ndarray, np.ndarray] | None,
     batch_size: int,
     device: torch.device,
     features: Features | None = None,
 ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
     """Yield ``(positions into indices, batch)`` with spot and niche crops or features (and genes when measured)."""
-    genes = None if spots.counts is None else [log2p(spots.counts), log2p(spots.niche_counts)]
+    genes = None if counts is None else [log2p(c) for c in counts]
     if features is not None and not encoder.frozen:
         raise ValueError("`features` apply to frozen encoders only; this encoder is trained with the model.")
     if features is None and isinstance(encoder, PrecomputedFeatures):  # embeddings from the table: no crops at all

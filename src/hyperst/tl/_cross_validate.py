@@ -55,7 +55,7 @@ def cross_validate(
     Returns
     -------
     One row per fold: the held-out group(s), spot counts, and every summary metric of
-    :func:`hyperst.tl.evaluate` on raw (``pcc_mean``, ``pcc@10``, ...) and panel-normalised values (suffix
+    :func:`hyperst.tl.evaluate` on raw (``pcc_mean``, ``pcc@10``, ...) and library-size-normalised values (suffix
     ``_norm``).
 
     Examples
@@ -63,7 +63,7 @@ def cross_validate(
     >>> cv = hst.tl.cross_validate(sdata, groupby="section", max_epochs=20)  # doctest: +SKIP
     >>> cv[["held_out", "pcc_mean", "pcc_mean_norm"]]  # doctest: +SKIP
     """
-    from hyperst.data import group_kfold, leave_one_group_out, log2p
+    from hyperst.data import expression, group_kfold, leave_one_group_out, log2p
     from hyperst.tl._fit import prepare_fit
     from hyperst.train import inference_device
 
@@ -89,10 +89,13 @@ def cross_validate(
         rows.append(
             {"fold": fold, "held_out": ", ".join(split.test_groups), "n_train": len(train), "n_test": len(test)}
         )
-        rows[-1].update(_summaries(log2p(spots.counts[test]), predicted, job.genes))
+        counts, library = spots.counts[test], spots.library_size[test]
+        reference = model.reference_library_size or float(np.median(library))
+        normalised = expression(counts, "normalised", library, reference)
+        rows[-1].update(_summaries(log2p(counts), predicted, job.genes, normalised))
     return pd.DataFrame(rows).set_index("fold")
 
 
-def _summaries(observed: np.ndarray, predicted: np.ndarray, genes: list[str]) -> dict[str, float]:
-    summary = metrics.score(observed, predicted, genes)[1]
+def _summaries(observed: np.ndarray, predicted: np.ndarray, genes: list[str], normalised: np.ndarray) -> dict:
+    summary = metrics.score(observed, predicted, genes, normalised_observed=normalised)[1]
     return summary["raw"] | {f"{k}_norm": v for k, v in summary["normalised"].items()}

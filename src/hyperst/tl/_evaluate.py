@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 
 from hyperst import metrics
-from hyperst._constants import Key
-from hyperst.data import output_table
+from hyperst._constants import Key, Normalisation
+from hyperst._logging import logger
+from hyperst.data import counts_from_expression, expression, log2p, output_table
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -24,10 +25,14 @@ def evaluate(
 ) -> pd.DataFrame:
     """Score the predictions of :func:`hyperst.tl.predict` against the measured values, per gene and per panel.
 
-    Every metric is computed twice: on ``log2(1 + count)`` as predicted (the paper's scale) and after
-    library-size normalisation over the panel (see :func:`hyperst.metrics.normalise_panel`). Raw-count
-    correlations mostly measure how dense the tissue is; the normalised ones ask whether the model knows which
-    genes a spot expresses. Report both.
+    Every metric is computed twice: against the measured ``log2(1 + count)`` (the paper's scale) and against the
+    measured values normalised by each spot's library size over all genes of its row, ``log2(1 + count / library
+    size x median library size)`` (the field's convention, scanpy's ``normalize_total``), with the prediction
+    taken as it is. Raw-count correlations mostly measure how dense the tissue is; the normalised ones ask whether
+    the model knows which genes a spot expresses. Report both. Without library sizes in
+    ``obs["hyperst_library_size"]`` (tables not written by this version's ``predict``), observed and predicted
+    are each normalised over the panel instead (:func:`hyperst.metrics.normalise_panel`), with a warning; the
+    summary records which scale was used.
 
     Parameters
     ----------
@@ -47,7 +52,8 @@ def evaluate(
     Writes to the table:
 
     - ``var[metric]`` and ``var[metric + "_norm"]``: per-gene metrics over all measured spots.
-    - ``uns["hyperst"]["metrics"]``: ``{"raw": summary, "normalised": summary, "n_spots": int}`` where a summary
+    - ``uns["hyperst"]["metrics"]``: ``{"raw": summary, "normalised": summary, "n_spots": int, "normalisation":
+      "library_size" | "panel"}`` where a summary
       holds ``pcc_mean`` (fixed panel), ``pcc@10``, ``pcc@50``, ``pcc@200`` (post hoc top-k, the paper's
       metric), ``mse``, ``mae`` and ``rvd``; with ``groupby`` also ``"per_group": {group: {"raw": ..., ...}}``.
 
@@ -58,9 +64,11 @@ def evaluate(
     """
     table = output_table(sdata, table_key)
     observed, predicted, measured = _measured_pair(table, table_key)
+    observed, normalised, normalisation = _scales(table, observed, measured, table_key)
 
-    per_gene, summary = metrics.score(observed, predicted, table.var_names)
+    per_gene, summary = metrics.score(observed, predicted, table.var_names, normalised_observed=normalised)
     summary["n_spots"] = int(measured.sum())
+    summary["normalisation"] = normalisation
     result = per_gene
     if groupby is not None:
         if groupby not in table.obs:
@@ -72,7 +80,10 @@ def evaluate(
             if rows.sum() < 2:
                 continue  # a correlation needs two spots
             blocks[group], summary["per_group"][str(group)] = metrics.score(
-                observed[rows], predicted[rows], table.var_names
+                observed[rows],
+                predicted[rows],
+                table.var_names,
+                normalised_observed=None if normalised is None else normalised[rows],
             )
             summary["per_group"][str(group)]["n_spots"] = int(rows.sum())
         result = pd.concat(blocks, names=[groupby, "gene"])
@@ -81,6 +92,35 @@ def evaluate(
         table.var[column] = per_gene[column].to_numpy()
     table.uns.setdefault(Key.UNS, {})[Key.METRICS] = summary
     return result
+
+
+def _scales(
+    table: AnnData, observed: np.ndarray, measured: np.ndarray, table_key: str
+) -> tuple[np.ndarray, np.ndarray | None, Normalisation]:
+    """Return the measured values as ``log2(1 + count)`` and library-size normalised, from the model's scale.
+
+    Library sizes come from ``obs["hyperst_library_size"]`` (written by ``predict``). Without them the normalised
+    scale falls back to normalising over the panel, and a model trained on normalised targets cannot be scored on
+    raw counts (its observed values are scored as they are); both are logged.
+    """
+    target = table.uns.get(Key.UNS, {}).get("target", {"scale": "raw"})
+    scale, reference = target.get("scale", "raw"), target.get("reference_library_size")
+    library = (
+        table.obs[Key.LIBRARY_SIZE].to_numpy(dtype=np.float64)[measured] if Key.LIBRARY_SIZE in table.obs else None
+    )
+    if library is None or not (np.isfinite(library).all() and (library > 0).all()):
+        logger.warning(
+            "Table '%s' has no usable obs['%s'] (each spot's total count, written by `hst.tl.predict`): the "
+            "normalised scores normalise over the panel instead%s.",
+            table_key,
+            Key.LIBRARY_SIZE,
+            "" if scale == "raw" else ", and the raw scores compare values on the model's normalised scale",
+        )
+        return observed, None, "panel"
+    counts = counts_from_expression(observed, scale, library, reference)
+    if scale == "normalised":
+        return log2p(counts), observed, "library_size"
+    return observed, expression(counts, "normalised", library, float(np.median(library))), "library_size"
 
 
 def _measured_pair(table: AnnData, table_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

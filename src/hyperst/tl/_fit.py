@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hyperst._constants import DEFAULT_ENCODER, Key, OutOfBounds, ValidationMode, check_choice
+from hyperst._constants import (
+    DEFAULT_ENCODER,
+    Checkpoint,
+    Key,
+    OutOfBounds,
+    TargetScale,
+    ValidationMode,
+    check_choice,
+)
 from hyperst._docs import doc_image_key, doc_layer, doc_out_of_bounds, doc_params, doc_table_key_counts
 from hyperst._logging import logger
 
@@ -45,6 +53,8 @@ def fit(
     strategy: str | Any = "auto",
     precision: str | None = None,
     out_of_bounds: OutOfBounds = "pad",
+    target: TargetScale = "raw",
+    checkpoint: Checkpoint = "mse",
     **model_kwargs: Any,
 ) -> HyperST:
     """Train HyperST to predict the gene panel from the spot and niche H&E crops of every spot.
@@ -86,7 +96,7 @@ def fit(
     weight_decay
         AdamW weight decay (weight matrices only).
     patience
-        Epochs without improvement of the validation loss before stopping; the best weights are restored.
+        Epochs without improvement of the ``checkpoint`` term before stopping; the best weights are restored.
     progress_bar
         Show progress bars.
     accelerator
@@ -98,6 +108,13 @@ def fit(
     precision
         Lightning precision; default mixed precision on CUDA, float32 elsewhere.
     {out_of_bounds}
+    target
+        Expression scale to learn and predict: ``"raw"``, the paper's ``log2(1 + count)``; ``"normalised"``,
+        ``log2(1 + count / library size x median training library size)`` with the library size over all genes of
+        the spot's row (sequencing depth removed; see docs/usage.md, "Expression scales").
+    checkpoint
+        Which epoch's weights to keep (and what early stopping watches): ``"mse"``, the lowest validation
+        prediction error; ``"loss"``, the lowest validation total loss; ``"last"``, the last epoch.
     **model_kwargs
         Hyperparameters of :class:`~hyperst.nn.HyperSTConfig` (``embed_dim``, ``alignment``, ``entailment``,
         ``image_gene_entailment``, ``decoder_input``, ...).
@@ -131,7 +148,7 @@ class FitJob:
     spots: SpotData
     genes: list[str]
     seed: int
-    model_options: dict[str, Any]  # keywords of HyperST(): encoder, encoder_kwargs and HyperSTConfig fields
+    model_options: dict[str, Any]  # keywords of HyperST(): encoder, encoder_kwargs, target, HyperSTConfig fields
     train_options: dict[str, Any]  # keywords of HyperST.train
     validation: ValidationMode
     validation_groupby: str
@@ -158,8 +175,8 @@ def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
 
     ``options`` are keywords of :func:`fit`; the missing ones take its defaults.
 
-    Options are sorted by where they are defined: :class:`~hyperst.nn.HyperSTConfig`'s fields and the encoder go
-    to the model, :meth:`HyperST.train <hyperst.HyperST.train>`'s keywords to training; the rest are ``fit``'s own.
+    Options are sorted by where they are defined: :class:`~hyperst.nn.HyperSTConfig`'s fields and
+    :class:`~hyperst.HyperST`'s keywords (encoder, target) go to the model, :meth:`HyperST.train <hyperst.HyperST.train>`'s keywords to training; the rest are ``fit``'s own.
     """
     from hyperst.data import prepare_spots
     from hyperst.model import HyperST
@@ -168,6 +185,7 @@ def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
 
     defaults = {name: p.default for name, p in inspect.signature(fit).parameters.items() if p.default is not p.empty}
     config_fields = {f.name for f in dataclasses.fields(HyperSTConfig)}
+    model_keywords = set(inspect.signature(HyperST).parameters) - {"genes", "seed", "config"}
     train_keywords = set(inspect.signature(HyperST.train).parameters) - {"self", "spots", "train", "validation"}
     unknown = sorted(set(options) - set(defaults) - config_fields)
     if unknown:
@@ -187,9 +205,8 @@ def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
         out_of_bounds=options["out_of_bounds"],
     )
     encoder = options["encoder"]
-    model_options = {k: v for k, v in options.items() if k in config_fields}
+    model_options = {k: v for k, v in options.items() if k in config_fields | model_keywords}
     model_options |= {
-        "encoder": encoder,
         "encoder_kwargs": _encoder_kwargs(sdata, encoder, options["encoder_kwargs"], table_key),
     }
     train_options = {k: v for k, v in options.items() if k in train_keywords and k != "seed"}

@@ -9,6 +9,7 @@ import numpy as np
 
 from hyperst._constants import STREAMS, Key
 from hyperst._docs import doc_image_key, doc_layer, doc_params
+from hyperst._logging import logger
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -35,7 +36,10 @@ def predict(
     spot_diameter_um: float | None = None,
     microns_per_pixel: float | None = None,
 ) -> AnnData | None:
-    """Predict ``log2(1 + count)`` of the model's genes for every spot from its spot and niche H&E crops.
+    """Predict the model's genes for every spot from its spot and niche H&E crops, on the model's scale.
+
+    The scale is ``log2(1 + count)`` for a model fitted with ``target="raw"`` and library-size normalised
+    ``log2(1 + count / library size x reference)`` for ``target="normalised"`` (``uns["hyperst"]["target"]``).
 
     Works on sections the model never saw and on images of any pixel size (crops are cut at physical size).
     With measured counts in ``table_key`` the output also holds them (``layers["observed"]``) and the gene
@@ -74,12 +78,15 @@ def predict(
     ``None`` with ``inplace=True``, otherwise the table. It has one row per spot annotating the same
     shapes element(s), ``var_names`` = the model's genes, and:
 
-    - ``layers["predicted"]`` (and ``X``): predicted ``log2(1 + count)``, float32;
-    - ``layers["observed"]``: measured ``log2(1 + count)``, when the table has counts;
+    - ``layers["predicted"]`` (and ``X``): predicted values on the model's scale, float32;
+    - ``layers["observed"]``: the measured values on the same scale, when the table has counts;
+    - ``obs["hyperst_library_size"]``: each spot's total count over all genes of its row, when the table has
+      counts (:func:`hyperst.tl.evaluate` normalises with it);
     - ``obsm["hyperst_image_spot"]``, ``obsm["hyperst_image_niche"]`` (and ``..._gene_spot``,
       ``..._gene_niche`` with counts): Lorentz space components of the embeddings;
     - ``obsm["spatial"]``: spot centres in full-resolution image pixels;
-    - ``uns["hyperst"]``: JSON-safe provenance (version, curvature, genes, encoder, crop sizes, training).
+    - ``uns["hyperst"]``: JSON-safe provenance (version, curvature, genes, encoder, crop sizes, target scale,
+      training).
     """
     from hyperst.data import prepare_spots
 
@@ -120,6 +127,13 @@ def _has_model_genes(table: AnnData, model: HyperST, table_key: str) -> bool:
     if not missing:
         return True
     if len(missing) == len(model.genes):
+        logger.warning(
+            "Table %r holds none of the model's %d genes (e.g. %s): predicting without `layers['observed']`, so "
+            "`hst.tl.evaluate` cannot score this table. Rename the genes to match `model.genes` to score it.",
+            table_key,
+            len(model.genes),
+            model.genes[:3],
+        )
         return False  # no measurements of the panel: predict only
     raise ValueError(
         f"Table {table_key!r} lacks {len(missing)} of the model's {len(model.genes)} genes (e.g. {missing[:5]}), so "
@@ -146,8 +160,9 @@ def _output_table(sdata, table_key, spots: SpotData, outputs: dict[str, np.ndarr
     predicted = outputs["predicted"].astype(np.float32, copy=False)
     table = ad.AnnData(X=predicted.copy(), obs=obs, var=pd.DataFrame(index=pd.Index(model.genes)))
     table.layers[Key.PREDICTED] = predicted
-    if spots.counts is not None:
-        table.layers[Key.OBSERVED] = log2p(spots.counts)
+    if spots.counts is not None:  # the measured values on the model's scale, and what `evaluate` normalises with
+        table.layers[Key.OBSERVED] = log2p(model.scaled_counts(spots)[0])
+        table.obs[Key.LIBRARY_SIZE] = spots.library_size
     for stream in STREAMS:
         if stream in outputs:
             table.obsm[Key.embedding(stream)] = outputs[stream].astype(np.float32, copy=False)
@@ -171,6 +186,7 @@ def _provenance(spots: SpotData, model: HyperST, table_key: str | None) -> dict[
                 "input_size_px": model.input_size,
             },
             "config": model.config.to_dict(),
+            "target": model.target_record(),
             "sections": {
                 s.spots_key: {
                     "image_key": s.image_key,

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 from torch.utils.data import DataLoader
 
+from hyperst._constants import Checkpoint
 from hyperst._logging import logger
 from hyperst.train._callbacks import History, RestoreBestWeights
 from hyperst.train._devices import default_precision
@@ -21,6 +22,7 @@ def run_training(
     *,
     max_epochs: int,
     patience: int = 10,
+    checkpoint: Checkpoint = "mse",
     accelerator: str = "auto",
     devices: int | str | list[int] = "auto",
     strategy: str | Any = "auto",
@@ -30,15 +32,20 @@ def run_training(
 ) -> tuple[pd.DataFrame, int | None]:
     """Fit ``plan`` with Lightning; returns the per-epoch history and the epoch whose weights were restored.
 
-    Early stopping and best-weight restoring watch the validation loss when there is a validation loader,
-    otherwise the training loss. ``precision`` defaults to bf16/fp16 mixed precision on CUDA, float32 elsewhere.
+    Early stopping and best-weight restoring watch ``checkpoint``'s term (``"mse"``: the prediction error,
+    ``"loss"``: the total loss) on the validation loader when there is one, otherwise on the training batches;
+    ``"last"`` runs every epoch and keeps the last weights. ``precision`` defaults to bf16/fp16 mixed precision on
+    CUDA, float32 elsewhere.
     """
     import lightning.pytorch as pl
 
-    monitor = "val_loss" if val_loader is not None else "train_loss"
-    best = RestoreBestWeights(monitor)
     history = History()
-    callbacks = [best, history, pl.callbacks.EarlyStopping(monitor=monitor, patience=patience, mode="min")]
+    if checkpoint == "last":
+        best, callbacks = None, [history]
+    else:
+        monitor = f"{'val' if val_loader is not None else 'train'}_{checkpoint}"
+        best = RestoreBestWeights(monitor)
+        callbacks = [best, history, pl.callbacks.EarlyStopping(monitor=monitor, patience=patience, mode="min")]
     if precision is None:
         precision = default_precision(accelerator)
     with quiet_lightning():
@@ -62,4 +69,5 @@ def run_training(
         )
         logger.info("Training on %s with %s precision%s.", trainer.strategy.root_device, trainer.precision, processes)
         trainer.fit(plan, train_dataloaders=train_loader, val_dataloaders=val_loader)
-    return history.to_frame(), best.best_epoch
+    frame = history.to_frame()
+    return frame, (len(frame) - 1 if best is None else best.best_epoch)
