@@ -25,6 +25,8 @@ GeneSelection = Literal["hmhvg", "hvg"]  # `hst.pp.select_genes` methods
 TargetScale = Literal["raw", "normalised"]
 # Which epoch's weights training keeps: lowest validation MSE, lowest validation total loss, or the last epoch.
 Checkpoint = Literal["mse", "loss", "last"]
+# Frozen features standardised with the training spots' statistics, or each section with its own (slide-centred).
+FeatureScaling = Literal["training", "section"]
 Normalisation = Literal["library_size", "panel"]  # how `evaluate` normalises: the whole row, or the panel only
 
 

@@ -30,7 +30,7 @@ _LAZY_IMPORTS: dict[str, str] = {
     "check_unique_genes": "hyperst.data._table",
     "count_matrix": "hyperst.data._table",
     "detect_grid": "hyperst.data._grid",
-    "dihedral": "hyperst.data._dataset",
+    "dihedral": "hyperst.data._augment",
     "encode_crops": "hyperst.data._features",
     "extract_crops": "hyperst.data._crops",
     "get_table": "hyperst.data._table",
@@ -49,6 +49,7 @@ _LAZY_IMPORTS: dict[str, str] = {
     "output_table": "hyperst.data._table",
     "prepare_spots": "hyperst.data._spots",
     "resolve_genes": "hyperst.data._table",
+    "stain_jitter": "hyperst.data._augment",
     "table_keys": "hyperst.data._table",
     "tissue_fraction": "hyperst.data._image",
     "validation_split": "hyperst.data._validation",
@@ -89,6 +90,7 @@ __all__ = [  # kept in sync with _LAZY_IMPORTS by a test
     "output_table",
     "prepare_spots",
     "resolve_genes",
+    "stain_jitter",
     "table_keys",
     "tissue_fraction",
     "validation_split",
@@ -96,9 +98,10 @@ __all__ = [  # kept in sync with _LAZY_IMPORTS by a test
 ]
 
 if TYPE_CHECKING:
+    from hyperst.data._augment import dihedral, stain_jitter
     from hyperst.data._cache import CropCache
     from hyperst.data._crops import extract_crops, iter_crops
-    from hyperst.data._dataset import SpotDataset, dihedral
+    from hyperst.data._dataset import SpotDataset
     from hyperst.data._features import encode_crops
     from hyperst.data._grid import PLATFORM_UM, GridGeometry, detect_grid
     from hyperst.data._image import ImageLevel, check_image, image_levels, tissue_fraction, value_scale

@@ -1,4 +1,4 @@
-"""The torch dataset: (spot crop, niche crop, spot counts, niche counts) per spot, with dihedral augmentation."""
+"""The torch dataset: (spot crop, niche crop, spot counts, niche counts) per spot, with crop augmentation."""
 
 from __future__ import annotations
 
@@ -9,21 +9,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from hyperst.data._augment import N_DIHEDRAL, dihedral, stain_jitter
 from hyperst.data._crops import extract_crops
 
 if TYPE_CHECKING:
     from hyperst.data._cache import CropCache
     from hyperst.data._spots import SpotData
-
-N_DIHEDRAL = 8
-
-
-def dihedral(image: torch.Tensor, k: int) -> torch.Tensor:
-    """One of the 8 symmetries of the square on ``(..., H, W)``: ``k % 4`` quarter turns, then a flip if ``k >= 4``."""
-    if not 0 <= k < N_DIHEDRAL:
-        raise ValueError(f"`k` must be in [0, {N_DIHEDRAL}), got {k}.")
-    image = torch.rot90(image, k % 4, dims=(-2, -1))
-    return torch.flip(image, dims=(-1,)) if k >= 4 else image
 
 
 class SpotDataset(Dataset):
@@ -52,6 +43,9 @@ class SpotDataset(Dataset):
     augment
         Apply the same random dihedral transform (flips, quarter turns) to both crops; uses torch's global RNG
         (seeded per worker by :class:`~torch.utils.data.DataLoader`).
+    stain_augment
+        With ``augment``, also jitter the stain densities of both crops by up to this fraction
+        (:func:`~hyperst.data.stain_jitter`); 0 turns it off.
     as_float
         Return images as float32 in [0, 1] rather than uint8.
     """
@@ -66,6 +60,7 @@ class SpotDataset(Dataset):
         features: tuple[np.ndarray, np.ndarray] | None = None,
         counts: tuple[np.ndarray, np.ndarray] | None = None,
         augment: bool = False,
+        stain_augment: float = 0.0,
         as_float: bool = True,
     ) -> None:
         self.spots = spots
@@ -86,7 +81,7 @@ class SpotDataset(Dataset):
         if counts is not None and (len(counts) != 2 or any(len(c) != spots.n_spots for c in counts)):
             raise ValueError(f"`counts` must be (spot_counts, niche_counts) with {spots.n_spots} rows each.")
         self.size, self.cache, self.features, self.counts = int(size), cache, features, counts
-        self.augment, self.as_float = augment, as_float
+        self.augment, self.stain_augment, self.as_float = augment, float(stain_augment), as_float
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -100,6 +95,8 @@ class SpotDataset(Dataset):
             if self.augment:
                 k = int(torch.randint(N_DIHEDRAL, ()).item())
                 spot, niche = dihedral(spot, k).contiguous(), dihedral(niche, k).contiguous()
+                if self.stain_augment > 0:
+                    spot, niche = stain_jitter([spot, niche], self.stain_augment)
             if self.as_float:
                 spot, niche = spot.float().div_(255.0), niche.float().div_(255.0)
         return spot, niche, *self._counts(index)

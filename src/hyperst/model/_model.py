@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hyperst._constants import DEFAULT_ENCODER, Checkpoint, TargetScale, check_choice
+from hyperst._constants import DEFAULT_ENCODER, Checkpoint, FeatureScaling, TargetScale, check_choice
 from hyperst.model import _save_load, _training_data
 from hyperst.module import HyperSTModule, ImageToExpression
 from hyperst.nn import HyperSTConfig
@@ -49,6 +49,10 @@ class HyperST:
         ``log2(1 + count / library size x reference)``, the library size being the spot's total over all genes
         and the reference the median over the training spots (:attr:`reference_library_size`, set by
         :meth:`train`).
+    feature_scaling
+        How a frozen encoder's features are standardised: ``"training"``, with the training spots' mean and
+        spread (saved with the model); ``"section"``, each section with its own, so every slide is centred on
+        itself (a new scanner's or stain's shift cancels, along with real differences in tissue composition).
     **config
         Fields of :class:`~hyperst.nn.HyperSTConfig` (``embed_dim``, ``alignment``, ``entailment``, ...).
     """
@@ -61,9 +65,11 @@ class HyperST:
         encoder_kwargs: dict[str, Any] | None = None,
         seed: int = 0,
         target: TargetScale = "raw",
+        feature_scaling: FeatureScaling = "training",
         **config: Any,
     ):
         check_choice("target", target, TargetScale)
+        check_choice("feature_scaling", feature_scaling, FeatureScaling)
         genes = [str(g) for g in genes]
         if not genes:
             raise ValueError("The gene panel is empty; select genes with `hst.pp.select_genes` or pass `genes=`.")
@@ -71,6 +77,7 @@ class HyperST:
             raise ValueError("The gene panel has duplicate names; make `var_names` unique first.")
         self.genes = genes
         self.target = target
+        self.feature_scaling = feature_scaling
         self.reference_library_size: float | None = None
         self.config = HyperSTConfig(**config)
         with torch.random.fork_rng(devices=[]):
@@ -98,6 +105,24 @@ class HyperST:
         """Return the expression scale as saved and recorded in ``uns``: ``{"scale", "reference_library_size"}``."""
         return {"scale": self.target, "reference_library_size": self.reference_library_size}
 
+    def _check_augment(self, augment: bool | None, stain_augment: float) -> bool:
+        """Resolve ``augment`` (default: on for trainable encoders); refuse crop augmentation of frozen features."""
+        if self.encoder.frozen and (augment or stain_augment > 0):
+            raise ValueError(
+                f"`augment` and `stain_augment` transform crops, but the frozen {self.encoder.name!r} encoder's "
+                "features are computed once per spot and cannot be augmented. Leave both unset, or train an encoder "
+                "with the model (e.g. encoder='cnn', or a foundation model with LoRA)."
+            )
+        if not 0 <= stain_augment < 1:
+            raise ValueError(f"`stain_augment` must be in [0, 1), got {stain_augment}.")
+        return not self.encoder.frozen if augment is None else bool(augment)
+
+    def _scaled_features(self, features: tuple[np.ndarray, np.ndarray], spots: SpotData) -> tuple[np.ndarray, ...]:
+        """Frozen features as the network sees them before its scaler: per-section standardised if configured."""
+        if self.feature_scaling == "training":
+            return features
+        return tuple(_training_data.standardise_per_section(f, spots.section_of) for f in features)
+
     def scaled_counts(self, spots: SpotData) -> tuple[np.ndarray, np.ndarray] | None:
         """Spot and niche counts of ``spots`` on the model's scale, before the logarithm (``None`` without counts)."""
         return _training_data.scaled_counts(spots, self.target, self.reference_library_size)
@@ -116,7 +141,8 @@ class HyperST:
         patience: int = 10,
         checkpoint: Checkpoint = "mse",
         seed: int = 0,
-        augment: bool = True,
+        augment: bool | None = None,
+        stain_augment: float = 0.0,
         accelerator: str = "auto",
         devices: int | str | list[int] = "auto",
         strategy: str | Any = "auto",
@@ -150,7 +176,11 @@ class HyperST:
         seed
             Seed of shuffling and augmentation: the same seed gives bit-identical CPU results.
         augment
-            Dihedral augmentation of crops (trainable encoders only).
+            Random dihedral symmetries of the crops; default on for trainable encoders. Frozen encoders' features
+            are computed once, so asking for augmentation with one is an error.
+        stain_augment
+            With ``augment``, also jitter the stain densities (HED) of the crops by up to this fraction (0.05 is
+            Tellez et al.'s "HED-light"); trainable encoders only.
         accelerator, devices, strategy, precision
             Lightning's options; ``precision`` defaults to mixed precision on CUDA, float32 elsewhere.
         progress_bar
@@ -181,6 +211,7 @@ class HyperST:
             )
         self.check_panel(spots)
         check_choice("checkpoint", checkpoint, Checkpoint)
+        augment = self._check_augment(augment, stain_augment)
         if self.target == "normalised":
             self.reference_library_size = _reference_library_size(spots, train)
         counts = self.scaled_counts(spots)
@@ -189,8 +220,8 @@ class HyperST:
             if self.encoder.frozen:
                 if features is None:
                     features = _training_data.frozen_features(self.encoder, spots, progress=progress_bar)
+                features = self._scaled_features(features, spots)
                 self.module.scaler.fit(torch.from_numpy(np.concatenate([f[train] for f in features])))
-                augment = False  # cached features cannot be augmented
             else:
                 features = None
             train_loader, val_loader = _training_data.training_loaders(
@@ -202,6 +233,7 @@ class HyperST:
                 counts=counts,
                 batch_size=batch_size,
                 augment=augment,
+                stain_augment=stain_augment if augment else 0.0,
                 seed=seed,
                 cache_dir=cache_dir,
                 num_workers=num_workers,
@@ -235,6 +267,7 @@ class HyperST:
             "checkpoint": checkpoint,
             "seed": seed,
             "augment": augment,
+            "stain_augment": stain_augment if augment else 0.0,
             "n_train_spots": len(train),
             "n_validation_spots": 0 if validation is None else len(validation),
         }
@@ -268,6 +301,8 @@ class HyperST:
         each ``(n, embed_dim)`` float32.
         """
         self.check_panel(spots)
+        if self.encoder.frozen and self.feature_scaling == "section":  # every spot of a section sets its scale
+            features = self._scaled_features(features or self.frozen_features(spots), spots)
         outputs: dict[str, np.ndarray] = {}
         indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
         where = torch_device(device)

@@ -47,6 +47,7 @@ def save_model(model: HyperST, path: str | Path, *, overwrite: bool = False) -> 
         "encoder": {"name": model.encoder.name, "class": type(model.encoder).__qualname__, "config": encoder_config},
         "module": model.config.to_dict(),
         "target": model.target_record(),
+        "feature_scaling": model.feature_scaling,
         "train_params": model.train_params,
         "is_trained": model.is_trained,
         "history": json.loads(model.history.reset_index().to_json(orient="records")) if len(model.history) else [],
@@ -89,6 +90,7 @@ def load_model(cls: type[HyperST], path: str | Path, *, encoder: ImageEncoder | 
         config["genes"], encoder=encoder_arg, encoder_kwargs=encoder_kwargs, target=target["scale"], **config["module"]
     )
     model.reference_library_size = target["reference_library_size"]
+    model.feature_scaling = config.get("feature_scaling", "training")
     try:
         state = load_file(path / WEIGHTS_FILE, device="cpu")
     except (SafetensorError, OSError) as error:

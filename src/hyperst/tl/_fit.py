@@ -12,6 +12,7 @@ import numpy as np
 from hyperst._constants import (
     DEFAULT_ENCODER,
     Checkpoint,
+    FeatureScaling,
     Key,
     OutOfBounds,
     TargetScale,
@@ -55,6 +56,9 @@ def fit(
     out_of_bounds: OutOfBounds = "pad",
     target: TargetScale = "raw",
     checkpoint: Checkpoint = "mse",
+    augment: bool | None = None,
+    stain_augment: float = 0.0,
+    feature_scaling: FeatureScaling = "training",
     **model_kwargs: Any,
 ) -> HyperST:
     """Train HyperST to predict the gene panel from the spot and niche H&E crops of every spot.
@@ -115,6 +119,15 @@ def fit(
     checkpoint
         Which epoch's weights to keep (and what early stopping watches): ``"mse"``, the lowest validation
         prediction error; ``"loss"``, the lowest validation total loss; ``"last"``, the last epoch.
+    augment
+        Random dihedral symmetries of the crops; default on for trainable encoders (``"cnn"``, foundation models
+        with LoRA). An error with a frozen encoder, whose features are computed once.
+    stain_augment
+        With ``augment``, jitter the crops' stain densities (HED) by up to this fraction, for robustness to other
+        stains and scanners (0.05 is Tellez et al.'s "HED-light"); trainable encoders only.
+    feature_scaling
+        Frozen encoders: standardise features with the training spots' statistics (``"training"``) or each
+        section with its own (``"section"``: every slide centred on itself).
     **model_kwargs
         Hyperparameters of :class:`~hyperst.nn.HyperSTConfig` (``embed_dim``, ``alignment``, ``entailment``,
         ``image_gene_entailment``, ``decoder_input``, ...).
