@@ -114,3 +114,18 @@ def test_encode_crops_once(toy_spots, cache):
 
 def test_extract_matches_cache(toy_spots, cache):
     np.testing.assert_array_equal(extract_crops(toy_spots, [0, 9], kind="spot", size=SIZE), cache.spot[[0, 9]])
+
+
+def test_stain_jitter_perturbs_both_crops_alike():
+    import torch
+
+    from hyperst.data import stain_jitter
+
+    torch.manual_seed(0)
+    pink = torch.stack([torch.full((8, 8), 230), torch.full((8, 8), 150), torch.full((8, 8), 200)]).to(torch.uint8)
+    spot, niche = stain_jitter([pink, pink.clone()], 0.05)
+    assert spot.dtype == torch.uint8 and spot.shape == pink.shape
+    assert torch.equal(spot, niche)  # one draw for the spot and its niche
+    assert (spot.int() - pink.int()).abs().max() > 0
+    (same,) = stain_jitter([pink], 0.0)
+    assert (same.int() - pink.int()).abs().max() <= 1  # the deconvolution round trip is exact up to rounding
