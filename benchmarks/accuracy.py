@@ -8,7 +8,7 @@ HyperST and its ablations train through ``hst.tl.fit(encoder="features")`` and p
 the baselines (ridge linear probe, BLEEP-style k-nearest-neighbour retrieval, MLP) read the same feature
 matrices (spot and niche features concatenated). Every prediction is scored with ``hyperst.metrics.score``, the
 kernel of ``hst.tl.evaluate``, on ``log2(1 + count)`` ("raw") and against the observations normalised by each
-spot's library size over all genes (``log2(1 + count / L x median L)``, "norm"), as ``evaluate`` does. A
+spot's library size over all genes (``log2(1 + count / L x 10^4)``, "norm"), as ``evaluate`` does. A
 shuffled-image control permutes the feature pairs (equivalently the crops)
 across spots within each section, for training and test spots, and trains HyperST the same way.
 
@@ -217,7 +217,7 @@ def run_fold(
     rows = []
     for (label, part), (name, predicted) in [(s, p) for s in scored for p in predictions.items()]:
         test = test_rows[part]
-        normalised = expression(counts[test], "normalised", library[test], float(np.median(library[test])))
+        normalised = expression(counts[test], "normalised", library[test], metrics.TARGET_SUM)
         summary = metrics.score(targets[test], predicted[part], panel, normalised_observed=normalised)[1]
         row = {"held_out": label, "seed": seed, "method": name, "n_genes": len(panel)}
         row |= {"n_train": len(train_rows), "n_test": len(test), "seconds": seconds[name][0]}

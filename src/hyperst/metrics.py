@@ -11,6 +11,9 @@ import pandas as pd
 from scipy import stats
 
 TOP_K = (10, 50, 200)
+# Counts per spot after library-size normalisation on the scored scale: one fixed value, so that scores of test sets
+# of different depth are comparable (scanpy's customary ``normalize_total(target_sum=1e4)``).
+TARGET_SUM = 1e4
 PER_GENE = ("pearson", "spearman", "mse", "mae")
 
 
@@ -57,7 +60,7 @@ def summary_metrics(per_gene: pd.DataFrame, observed: np.ndarray, predicted: np.
     return summary
 
 
-def normalise_panel(log_expression: np.ndarray, target_sum: float = 1e4) -> np.ndarray:
+def normalise_panel(log_expression: np.ndarray, target_sum: float = TARGET_SUM) -> np.ndarray:
     """Library-size normalise over the panel: ``log2(1 + target_sum * count / panel total)`` per spot.
 
     Raw ``log2(1 + count)`` correlations are dominated by how many cells (and reads) a spot holds. Comparing each
@@ -79,8 +82,9 @@ def score(
 ) -> tuple[pd.DataFrame, dict]:
     """Per-gene metrics and panel summaries, on ``log2(1 + count)`` and on a library-size-normalised scale.
 
-    ``normalised_observed`` gives the observations normalised by each spot's library size over all genes (the
-    field's convention, scanpy's ``normalize_total``; :func:`hyperst.data.expression`): the prediction is scored
+    ``normalised_observed`` gives the observations normalised by each spot's library size over all genes to
+    :data:`TARGET_SUM` counts (the field's convention, scanpy's ``normalize_total``; :func:`hyperst.data.expression`
+    with ``reference=TARGET_SUM``): the prediction is scored
     against them as it is, so a model must get each spot's composition right and the depth it predicts counts as
     noise. Without them, observed and predicted are each normalised over the panel (:func:`normalise_panel`), the
     fallback when the library sizes are unknown.

@@ -90,8 +90,7 @@ def cross_validate(
             {"fold": fold, "held_out": ", ".join(split.test_groups), "n_train": len(train), "n_test": len(test)}
         )
         counts, library = spots.counts[test], spots.library_size[test]
-        reference = model.reference_library_size or float(np.median(library))
-        normalised = expression(counts, "normalised", library, reference)
+        normalised = expression(counts, "normalised", library, metrics.TARGET_SUM)
         rows[-1].update(_summaries(log2p(counts), predicted, job.genes, normalised))
     return pd.DataFrame(rows).set_index("fold")
 

@@ -27,8 +27,7 @@ def evaluate(
 
     Every metric is computed twice: against the measured ``log2(1 + count)`` (the paper's scale) and against the
     measured values normalised by each spot's library size over all genes of its row, ``log2(1 + count / library
-    size x median library size)`` (the field's convention, scanpy's ``normalize_total``), with the prediction
-    taken as it is. Raw-count correlations mostly measure how dense the tissue is; the normalised ones ask whether
+    size x 10^4)`` (the field's convention, scanpy's ``normalize_total``), with the prediction taken as it is. Raw-count correlations mostly measure how dense the tissue is; the normalised ones ask whether
     the model knows which genes a spot expresses. Report both. Without library sizes in
     ``obs["hyperst_library_size"]`` (tables not written by this version's ``predict``), observed and predicted
     are each normalised over the panel instead (:func:`hyperst.metrics.normalise_panel`), with a warning; the
@@ -118,9 +117,7 @@ def _scales(
         )
         return observed, None, "panel"
     counts = counts_from_expression(observed, scale, library, reference)
-    if scale == "normalised":
-        return log2p(counts), observed, "library_size"
-    return observed, expression(counts, "normalised", library, float(np.median(library))), "library_size"
+    return log2p(counts), expression(counts, "normalised", library, metrics.TARGET_SUM), "library_size"
 
 
 def _measured_pair(table: AnnData, table_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
