@@ -146,3 +146,16 @@ def test_section_feature_scaling_centres_each_section(sdata):
         np.testing.assert_allclose(block.std(axis=0), 1, atol=1e-4)
     hst.tl.predict(sdata, model)
     assert np.isfinite(sdata.tables["hyperst"].layers["predicted"]).all()
+
+
+def test_width_follows_the_data_size_unless_given(sdata, caplog):
+    from hyperst.tl._fit import SMALL_DATA_SPOTS, default_width
+
+    table = sdata.tables["table"]
+    table.obsm["emb"] = np.random.default_rng(0).normal(size=(table.n_obs, 6)).astype(np.float32)
+    options = {"encoder": "features", "encoder_kwargs": {"spot_key": "emb"}, "progress_bar": False}
+    with caplog.at_level(logging.INFO, logger="hyperst"):
+        model = hst.tl.fit(sdata, max_epochs=1, **options)
+    assert model.config.embed_dim == 256 and "embed_dim=256 for" in caplog.text
+    assert hst.tl.fit(sdata, max_epochs=1, embed_dim=8, **options).config.embed_dim == 8
+    assert default_width(SMALL_DATA_SPOTS - 1) == 256 and default_width(SMALL_DATA_SPOTS) == 1024
