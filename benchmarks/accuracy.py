@@ -45,6 +45,8 @@ HYPERST_VARIANTS: dict[str, dict] = {
     "HyperST, paper settings": {"embed_dim": 1024, "checkpoint": "last"},
     "HyperST, old checkpoint rule": {"checkpoint": "loss"},
     "HyperST, normalised target": {"target": "normalised"},
+    "HyperST, dropout 0.3": {"dropout": 0.3},
+    "HyperST, linear head": {"linear_head": True},
     "no alignment": {"alignment": "none"},
     "no HEA": {"entailment": False},
     "no image->gene HEA": {"image_gene_entailment": False},

@@ -275,3 +275,15 @@ def test_training_builds_the_hierarchy(trained):
     assert math.fsum([radius["image_spot"], radius["image_niche"]]) < math.fsum(
         [radius["gene_spot"], radius["gene_niche"]]
     )
+
+
+
+def test_linear_head_starts_at_zero_and_learns(batch):
+    module = _module(linear_head=True).eval()
+    image_spot, image_niche, gene_spot, gene_niche = batch
+    out = module(image_spot, image_niche)
+    decoder_only = module.decoder(torch.cat([out.features.image_spot, out.features.image_niche], dim=-1))
+    torch.testing.assert_close(out.prediction, decoder_only)  # zero-initialised: the paper's model at the start
+    module(image_spot, image_niche, gene_spot, gene_niche).loss.total.backward()
+    assert module.linear_head.weight.grad.abs().sum() > 0
+    assert module.linear_head.weight.shape == (N_GENES, 2 * IMAGE_DIM)

@@ -132,6 +132,11 @@ class HyperSTModule(nn.Module):
             )
             self.hea_loss = HierarchicalEntailmentLoss(pairs, min_radius=cfg.entailment_k, reduction=cfg.hea_reduction)
         decoder_in = 2 * width if cfg.decoder_input == "spot+niche" else width
+        self.linear_head: nn.Linear | None = None
+        if cfg.linear_head:  # a linear probe beside the decoder, starting from the paper's model (zero output)
+            self.linear_head = nn.Linear((2 if cfg.decoder_input == "spot+niche" else 1) * image_dim, n_genes)
+            nn.init.zeros_(self.linear_head.weight)
+            nn.init.zeros_(self.linear_head.bias)
         self.decoder = nn.Sequential(
             ResidualMLP(decoder_in, width, n_blocks=cfg.n_blocks, hidden_ratio=cfg.hidden_ratio, dropout=cfg.dropout),
             nn.Linear(width, n_genes),
@@ -236,6 +241,9 @@ class HyperSTModule(nn.Module):
         else:
             decoder_input = features[f"image_{self.config.decoder_input}"]
         prediction = self.decoder(decoder_input)
+        if self.linear_head is not None:
+            images = {"spot": [image_spot], "niche": [image_niche], "spot+niche": [image_spot, image_niche]}
+            prediction = prediction + self.linear_head(torch.cat(images[self.config.decoder_input], dim=-1))
         loss = None if gene_spot is None else self.loss(prediction, gene_spot, embeddings)
         return HyperSTOutput(prediction, StreamTensors(**features), StreamTensors(**embeddings), self.geometry, loss)
 

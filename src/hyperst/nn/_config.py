@@ -62,6 +62,9 @@ class HyperSTConfig:
         Upper clamp of ``1 / tau``.
     scale_init
         Initial per-modality scale ``exp(alpha_m)`` before the exponential map; ``None`` means ``E ** -0.5``.
+    linear_head
+        Add a linear map of the image features (spot and niche, as the decoder reads them) to the decoder's
+        prediction, initialised at zero: a linear probe trained jointly with HyperST (not in the paper).
     """
 
     embed_dim: int = 1024
@@ -85,11 +88,12 @@ class HyperSTConfig:
     temperature_init: float = 0.07
     max_inverse_temperature: float = 100.0
     scale_init: float | None = None
+    linear_head: bool = False
 
     def __post_init__(self) -> None:
         for name, literal in _CHOICES.items():
             check_choice(name, getattr(self, name), literal)
-        for name in ("entailment", "image_gene_entailment", "learn_curv"):
+        for name in ("entailment", "image_gene_entailment", "learn_curv", "linear_head"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be a bool; got {getattr(self, name)!r}.")
         rules = [
