@@ -47,6 +47,7 @@ HYPERST_VARIANTS: dict[str, dict] = {
     "HyperST, normalised target": {"target": "normalised"},
     "HyperST, dropout 0.3": {"dropout": 0.3},
     "HyperST, linear head": {"linear_head": True},
+    "HyperST, per-section features": {"feature_scaling": "section"},
     "no alignment": {"alignment": "none"},
     "no HEA": {"entailment": False},
     "no image->gene HEA": {"image_gene_entailment": False},
