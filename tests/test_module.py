@@ -277,7 +277,6 @@ def test_training_builds_the_hierarchy(trained):
     )
 
 
-
 def test_linear_head_starts_at_zero_and_learns(batch):
     module = _module(linear_head=True).eval()
     image_spot, image_niche, gene_spot, gene_niche = batch
