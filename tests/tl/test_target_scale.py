@@ -149,13 +149,15 @@ def test_section_feature_scaling_centres_each_section(sdata):
 
 
 def test_width_follows_the_data_size_unless_given(sdata, caplog):
-    from hyperst.tl._fit import SMALL_DATA_SPOTS, default_width
+    from hyperst.tl._fit import SMALL_DATA_SPOTS, size_defaults
 
     table = sdata.tables["table"]
     table.obsm["emb"] = np.random.default_rng(0).normal(size=(table.n_obs, 6)).astype(np.float32)
     options = {"encoder": "features", "encoder_kwargs": {"spot_key": "emb"}, "progress_bar": False}
     with caplog.at_level(logging.INFO, logger="hyperst"):
         model = hst.tl.fit(sdata, max_epochs=1, **options)
-    assert model.config.embed_dim == 256 and "embed_dim=256 for" in caplog.text
-    assert hst.tl.fit(sdata, max_epochs=1, embed_dim=8, **options).config.embed_dim == 8
-    assert default_width(SMALL_DATA_SPOTS - 1) == 256 and default_width(SMALL_DATA_SPOTS) == 1024
+    assert (model.config.embed_dim, model.config.dropout) == (256, 0.3) and "embed_dim=256, dropout=0.3" in caplog.text
+    chosen = hst.tl.fit(sdata, max_epochs=1, embed_dim=8, dropout=0.0, **options).config
+    assert (chosen.embed_dim, chosen.dropout) == (8, 0.0)
+    assert size_defaults(SMALL_DATA_SPOTS - 1) == {"embed_dim": 256, "dropout": 0.3}
+    assert size_defaults(SMALL_DATA_SPOTS) == {"embed_dim": 1024, "dropout": 0.1}
