@@ -43,7 +43,7 @@ CONTROL = "HyperST, shuffled images"
 # benchmark's shared schedule; "paper settings" is METHOD.md's width 1024 with the reference code's last-epoch rule.
 HYPERST_VARIANTS: dict[str, dict] = {
     "HyperST": {},
-    "HyperST, paper settings": {"embed_dim": 1024, "checkpoint": "last"},
+    "HyperST, paper settings": {"embed_dim": 1024, "dropout": 0.1, "checkpoint": "last"},
     "HyperST, old checkpoint rule": {"checkpoint": "loss"},
     "HyperST, normalised target": {"target": "normalised"},
     "HyperST, dropout 0.1": {"dropout": 0.1},
