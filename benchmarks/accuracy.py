@@ -346,42 +346,27 @@ def main(args: argparse.Namespace) -> pd.DataFrame:
     methods = args.methods or list(HYPERST_VARIANTS) + list(BASELINES)
     # Baselines together first (seconds), then one HyperST variant at a time: every result is saved at once.
     groups = [[m for m in methods if m in BASELINES]] + [[m] for m in methods if m in HYPERST_VARIANTS]
-    results = []
-    for section, seed in jobs:
-        genes = fold_panel(sdata, [section], args.genes)
-        for group in filter(None, groups):
-            fold = run_fold(
-                sdata,
-                [section],
-                n_genes=args.genes,
-                seed=seed,
-                methods=group,
-                k=args.k,
-                fit_options=FIT_OPTIONS | {"max_epochs": args.epochs},
-                genes=genes,
-            )
-            results.append(fold)
-            print(
-                fold[["held_out", "seed", "method", "raw_pcc_mean", "norm_pcc_mean", "seconds", "epochs"]], flush=True
-            )
-            pd.concat(results).to_csv(args.out, index=False)
     others = sorted(set(sdata.tables["table"].obs["section"].astype(str)) - {args.patient_section})
-    for seed in args.reverse_seeds:  # train on the held-out patient alone, score each other section
-        genes = fold_panel(sdata, others, args.genes)
+    # (test sections, seed, per_section): every fold, then the other direction (train on the held-out patient alone,
+    # score each other section).
+    runs = [([section], seed, False) for section, seed in jobs] + [(others, seed, True) for seed in args.reverse_seeds]
+    results = []
+    for test_sections, seed, per_section in runs:
+        genes = fold_panel(sdata, test_sections, args.genes)
         for group in filter(None, groups):
             fold = run_fold(
                 sdata,
-                others,
+                test_sections,
                 n_genes=args.genes,
                 seed=seed,
                 methods=group,
                 k=args.k,
                 fit_options=FIT_OPTIONS | {"max_epochs": args.epochs},
                 genes=genes,
-                per_section=True,
+                per_section=per_section,
             )
             results.append(fold)
-            print(fold.groupby("method")[["raw_pcc_mean", "norm_pcc_mean"]].mean(), flush=True)
+            print(fold[["held_out", "seed", "method", "raw_pcc_mean", "norm_pcc_mean", "epochs"]], flush=True)
             pd.concat(results).to_csv(args.out, index=False)
     results = pd.concat(results, ignore_index=True)
     print(report(results, args.patient_section), flush=True)

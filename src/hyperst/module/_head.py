@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from hyperst._constants import IMAGE_STREAMS, STREAMS
+from hyperst._docs import doc_params
 from hyperst.geometry import no_autocast
 from hyperst.nn import (
     EuclideanAlignment,
@@ -24,6 +25,12 @@ from hyperst.nn import (
     ResidualMLP,
     entailment_pairs,
 )
+
+_IMAGE_FEATURES = """\
+image_spot
+    Image-encoder features of the spot crops, shape ``(B, image_dim)``.
+image_niche
+    Image-encoder features of the niche crops, shape ``(B, image_dim)``."""
 
 
 @dataclass(frozen=True)
@@ -213,6 +220,7 @@ class HyperSTModule(nn.Module):
         features, embeddings = self.alignment(inputs)
         return features, ({} if self.geometry is None else embeddings)
 
+    @doc_params(image_features=_IMAGE_FEATURES)
     def forward(
         self, image_spot: Tensor, image_niche: Tensor, gene_spot: Tensor | None = None, gene_niche: Tensor | None = None
     ) -> HyperSTOutput:
@@ -220,15 +228,13 @@ class HyperSTModule(nn.Module):
 
         Parameters
         ----------
-        image_spot
-            Image-encoder features of the spot crops, shape ``(B, image_dim)``.
-        image_niche
-            Image-encoder features of the niche crops, shape ``(B, image_dim)``.
+        {image_features}
         gene_spot
-            The spots' ``log2(1 + count)``, shape ``(B, n_genes)``: gene input of the alignment and target of
-            the prediction. Without it no loss is computed.
+            The spots' expression on the model's scale (``log2(1 + count)``, raw or library-size normalised),
+            shape ``(B, n_genes)``: gene input of the alignment and target of the prediction. Without it no loss
+            is computed.
         gene_niche
-            The niches' ``log2(1 + mean count)``, shape ``(B, n_genes)``; needed with ``gene_spot`` unless
+            The niches' expression (``log2(1 + mean count)`` on the same scale), shape ``(B, n_genes)``; needed with ``gene_spot`` unless
             ``alignment == "none"`` (where it is ignored).
 
         Returns
@@ -271,15 +277,13 @@ class HyperSTModule(nn.Module):
             total = mse + self.config.alpha * (hca + self.config.beta * hea)
         return HyperSTLoss(total=total, mse=mse, hca=hca, hea=hea)
 
+    @doc_params(image_features=_IMAGE_FEATURES)
     def predict(self, image_spot: Tensor, image_niche: Tensor) -> Tensor:
         """Predict ``log2(1 + count)`` of the panel from image features only (call ``eval()`` first).
 
         Parameters
         ----------
-        image_spot
-            Image-encoder features of the spot crops, shape ``(B, image_dim)``.
-        image_niche
-            Image-encoder features of the niche crops, shape ``(B, image_dim)``.
+        {image_features}
 
         Returns
         -------
@@ -287,6 +291,7 @@ class HyperSTModule(nn.Module):
         """
         return self.forward(image_spot, image_niche).prediction
 
+    @doc_params(image_features=_IMAGE_FEATURES)
     def embed(
         self, image_spot: Tensor, image_niche: Tensor, gene_spot: Tensor | None = None, gene_niche: Tensor | None = None
     ) -> StreamTensors:
@@ -294,10 +299,7 @@ class HyperSTModule(nn.Module):
 
         Parameters
         ----------
-        image_spot
-            Image-encoder features of the spot crops, shape ``(B, image_dim)``.
-        image_niche
-            Image-encoder features of the niche crops, shape ``(B, image_dim)``.
+        {image_features}
         gene_spot
             Optional spot gene vectors, shape ``(B, n_genes)``.
         gene_niche
