@@ -57,6 +57,7 @@ HYPERST_VARIANTS: dict[str, dict] = {
     CONTROL: {},
     "HyperST, 50 epochs": {"max_epochs": 50},
     "HyperST, cnn encoder": {"encoder": "cnn", "encoder_kwargs": {}},
+    "HyperST, cnn encoder, stain jitter": {"encoder": "cnn", "encoder_kwargs": {}, "stain_augment": 0.05},
 }
 BASELINES = ("ridge (PCA + RidgeCV)", "kNN retrieval (BLEEP-style)", "MLP")
 METHOD_ORDER = list(BASELINES) + list(HYPERST_VARIANTS)  # row order of the report's tables
