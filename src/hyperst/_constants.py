@@ -44,7 +44,6 @@ def check_choice(name: str, value: Any, literal: Any) -> None:
 #: The embedding streams in drawing order, generic to specific: image above gene, spot above niche.
 STREAMS: Final[tuple[Stream, ...]] = get_args(Stream)
 IMAGE_STREAMS: Final[tuple[Stream, Stream]] = ("image_spot", "image_niche")
-GENE_STREAMS: Final[tuple[Stream, Stream]] = ("gene_spot", "gene_niche")
 #: Parent -> child pairs of the hierarchy that HEA's entailment cones enforce: the image entails the gene profile
 #: at both scales, the spot entails its niche in both modalities (docs/method.md, "Hierarchical entailment").
 IMAGE_GENE_PAIRS: Final[tuple[tuple[Stream, Stream], ...]] = (

@@ -1,7 +1,8 @@
 """Accuracy metrics of predicted expression: plain numpy kernels on ``(spots, genes)`` matrices.
 
-Inputs are ``log2(1 + count)``-type values (raw or library-size normalised counts). ``tl.evaluate`` pulls the matrices out of the output table and
-writes the results back; everything here is container-free so benchmarks and baselines reuse it.
+Inputs are ``log2(1 + count)`` values of raw or library-size-normalised counts. ``tl.evaluate`` pulls the
+matrices out of the output table and writes the results back; everything here is container-free so benchmarks and
+baselines reuse it.
 """
 
 from __future__ import annotations

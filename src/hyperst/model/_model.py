@@ -212,6 +212,7 @@ class HyperST:
         self.check_panel(spots)
         check_choice("checkpoint", checkpoint, Checkpoint)
         augment = self._check_augment(augment, stain_augment)
+        stain_augment = stain_augment if augment else 0.0
         if self.target == "normalised":
             self.reference_library_size = _reference_library_size(spots, train)
         counts = self.scaled_counts(spots)
@@ -233,7 +234,7 @@ class HyperST:
                 counts=counts,
                 batch_size=batch_size,
                 augment=augment,
-                stain_augment=stain_augment if augment else 0.0,
+                stain_augment=stain_augment,
                 seed=seed,
                 cache_dir=cache_dir,
                 num_workers=num_workers,
@@ -267,7 +268,7 @@ class HyperST:
             "checkpoint": checkpoint,
             "seed": seed,
             "augment": augment,
-            "stain_augment": stain_augment if augment else 0.0,
+            "stain_augment": stain_augment,
             "n_train_spots": len(train),
             "n_validation_spots": 0 if validation is None else len(validation),
         }

@@ -87,10 +87,14 @@ def load_model(cls: type[HyperST], path: str | Path, *, encoder: ImageEncoder | 
         encoder_arg, encoder_kwargs = encoder, None
     target = config.get("target", {"scale": "raw", "reference_library_size": None})  # saves before targets: raw
     model = cls(
-        config["genes"], encoder=encoder_arg, encoder_kwargs=encoder_kwargs, target=target["scale"], **config["module"]
+        config["genes"],
+        encoder=encoder_arg,
+        encoder_kwargs=encoder_kwargs,
+        target=target["scale"],
+        feature_scaling=config.get("feature_scaling", "training"),
+        **config["module"],
     )
     model.reference_library_size = target["reference_library_size"]
-    model.feature_scaling = config.get("feature_scaling", "training")
     try:
         state = load_file(path / WEIGHTS_FILE, device="cpu")
     except (SafetensorError, OSError) as error:

@@ -117,7 +117,8 @@ def _scales(
         )
         return observed, None, "panel"
     counts = counts_from_expression(observed, scale, library, reference)
-    return log2p(counts), expression(counts, "normalised", library, metrics.TARGET_SUM), "library_size"
+    raw = observed if scale == "raw" else log2p(counts)  # raw values as written, not through a round trip
+    return raw, expression(counts, "normalised", library, metrics.TARGET_SUM), "library_size"
 
 
 def _measured_pair(table: AnnData, table_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
