@@ -7,6 +7,7 @@ are functions), sizes are constants of :class:`Unit`, and every option with a fi
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any, Final, Literal, get_args
 
 # ---------------------------------------------------------------------------------------------- choices
@@ -39,6 +40,13 @@ def check_choice(name: str, value: Any, literal: Any) -> None:
     """Raise a ``ValueError`` naming the option and its values when ``value`` is not one of ``literal``'s."""
     if value not in get_args(literal):
         raise ValueError(f"`{name}` must be one of {get_args(literal)}, got {value!r}.")
+
+
+def check_count(name: str, value: Any, minimum: int = 1) -> int:
+    """Return ``value`` as an ``int``; raise a ``ValueError`` naming the option unless it is a whole number >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"`{name}` must be a whole number >= {minimum}, got {value!r}.")
+    return int(value)
 
 
 #: The embedding streams in drawing order, generic to specific: image above gene, spot above niche.
@@ -76,7 +84,10 @@ class Key:
     # layers / obsm / uns of the output table
     LIBRARY_SIZE: Final = "hyperst_library_size"  # obs column: the spot's total count over all genes of its row
     PREDICTED: Final = "predicted"
+    PREDICTED_SD: Final = "predicted_sd"  # layer: calibrated sd of an ensemble's prediction
     OBSERVED: Final = "observed"
+    OOD: Final = "hyperst_ood"  # obs column in [0, 1]: share of training spots closer to the training data
+    OOD_FLAG: Final = "hyperst_ood_flag"  # obs column (bool): OOD above `OOD_THRESHOLD`
     SPATIAL: Final = "spatial"
     UNS: Final = "hyperst"
     METRICS: Final = "metrics"
@@ -96,6 +107,12 @@ class Unit:
     LEGACY_ST_SPOT_SPACING_UM: Final = 200.0
     MIN_SPOT_CROP_UM: Final = 112.0
 
+
+# Uncertainty: `predicted +- INTERVAL_Z x predicted_sd` covers INTERVAL_COVERAGE of the calibration spots' values.
+INTERVAL_COVERAGE: Final = 0.9
+INTERVAL_Z: Final = 1.6448536269514722  # standard normal quantile of (1 + 0.9) / 2
+# Spots with `obs["hyperst_ood"]` above this lie further from the training data than 99 % of training spots.
+OOD_THRESHOLD: Final = 0.99
 
 # Environment variable naming the dataset cache directory (also the offline override of the download registry).
 DATA_DIR_ENV: Final = "HYPERST_DATA_DIR"

@@ -108,6 +108,31 @@ def score(
     return raw.join(normalised.add_suffix("_norm")), summary
 
 
+def uncertainty_metrics(
+    observed: np.ndarray, predicted: np.ndarray, sd: np.ndarray, genes: list[str] | pd.Index, *, z: float
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Per gene, the interval's coverage and the rank correlation of the sd with the absolute error.
+
+    ``coverage``: the share of spots with ``|observed - predicted| <= z x sd`` (0.9 is the goal for ``z = 1.645``);
+    ``sd_error_spearman``: Spearman's rho between ``sd`` and ``|observed - predicted|`` over the spots (a constant
+    sd scores 0; higher means the sd ranks the spots by how wrong they are). The summary averages both over genes.
+    """
+    observed, predicted = _check_pair(observed, predicted)
+    error = np.abs(observed - predicted)
+    sd = np.asarray(sd, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = _pearson_columns(stats.rankdata(sd, axis=0), stats.rankdata(error, axis=0))
+    per_gene = pd.DataFrame(
+        {"coverage": (error <= z * sd).mean(axis=0), "sd_error_spearman": rho}, index=pd.Index(genes, name="gene")
+    )
+    summary = {
+        "coverage": float(per_gene["coverage"].mean()),
+        "coverage_min_gene": float(per_gene["coverage"].min()),
+        "sd_error_spearman": _mean(rho[np.isfinite(rho)]),
+    }
+    return per_gene, summary
+
+
 def _pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     constant = (np.ptp(a, axis=0) == 0) | (np.ptp(b, axis=0) == 0)  # exact test: centring leaves rounding noise
     a = a - a.mean(axis=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -29,10 +30,19 @@ def test_format1_save_loads_with_the_same_predictions():
     torch.testing.assert_close(predicted, torch.tensor(EXPECTED))
 
 
-def test_format1_save_written_again_loads_as_format2(tmp_path):
+def test_format1_save_has_one_member_and_no_uncertainty(caplog):
+    with caplog.at_level(logging.INFO, logger="hyperst"):
+        model = HyperST.load(SAVED)
+    assert model.n_models == 1 and model.calibration is None and model.ood_reference is None
+    assert "without an out-of-distribution reference" in caplog.text
+
+
+def test_format1_save_written_again_loads_as_the_current_format(tmp_path):
+    from hyperst.model._save_load import FORMAT_VERSION
+
     model = HyperST.load(SAVED)
     model.save(tmp_path / "again")
-    assert json.loads((tmp_path / "again" / "config.json").read_text())["format_version"] == 2
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["format_version"] == FORMAT_VERSION
     again = HyperST.load(tmp_path / "again")
     for key, value in model.module.state_dict().items():
         assert torch.equal(again.module.state_dict()[key], value), key

@@ -7,5 +7,6 @@ Between the data layer (:mod:`hyperst.data`, which it reads) and the torch stack
 from __future__ import annotations
 
 from hyperst.model._model import HyperST
+from hyperst.model._uncertainty import Calibration, OODReference
 
-__all__ = ["HyperST"]
+__all__ = ["Calibration", "HyperST", "OODReference"]

@@ -7,18 +7,22 @@ network lives in :mod:`hyperst.module`, the Lightning loop in :mod:`hyperst.trai
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from hyperst._constants import DEFAULT_ENCODER, Checkpoint, FeatureScaling, TargetScale, check_choice
+from hyperst._constants import DEFAULT_ENCODER, Checkpoint, FeatureScaling, TargetScale, check_choice, check_count
+from hyperst._logging import logger
+from hyperst.data import log2p
 from hyperst.model import _save_load, _training_data
-from hyperst.module import HyperSTModule, ImageToExpression
+from hyperst.model._uncertainty import Calibration, OODReference, ensemble_mean_sd, reference_groups
+from hyperst.module import BATCH_FEATURES, BATCH_IMAGE, HyperSTModule, ImageToExpression
 from hyperst.nn import HyperSTConfig
 from hyperst.nn.encoders import ImageEncoder, build_encoder
-from hyperst.train import HyperSTTrainingPlan, run_training, torch_device
+from hyperst.train import HyperSTTrainingPlan, inference_device, run_training, torch_device
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,6 +57,10 @@ class HyperST:
         How a frozen encoder's features are standardised: ``"training"``, with the training spots' mean and
         spread (saved with the model); ``"section"``, each section with its own, so every slide is centred on
         itself (a new scanner's or stain's shift cancels, along with real differences in tissue composition).
+    n_models
+        Members of the ensemble: networks that differ in initialisation (seeds ``seed``, ``seed + 1``, ...) and
+        batch order, share a frozen encoder, and predict their mean; their spread, calibrated on the validation
+        spots, is the prediction's sd (:meth:`predict`).
     **config
         Fields of :class:`~hyperst.nn.HyperSTConfig` (``embed_dim``, ``alignment``, ``entailment``, ...).
     """
@@ -66,9 +74,11 @@ class HyperST:
         seed: int = 0,
         target: TargetScale = "raw",
         feature_scaling: FeatureScaling = "training",
+        n_models: int = 1,
         **config: Any,
     ):
         check_choice("target", target, TargetScale)
+        n_models = check_count("n_models", n_models)
         check_choice("feature_scaling", feature_scaling, FeatureScaling)
         genes = [str(g) for g in genes]
         if not genes:
@@ -80,14 +90,47 @@ class HyperST:
         self.feature_scaling = feature_scaling
         self.reference_library_size: float | None = None
         self.config = HyperSTConfig(**config)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.encoder = build_encoder(encoder, **(encoder_kwargs or {}))
-            head = HyperSTModule(len(genes), self.encoder.out_dim, self.config)
-            self.module = ImageToExpression(self.encoder, head)
         self.history = pd.DataFrame()
         self.train_params: dict[str, Any] = {}
         self.is_trained = False
+        self.members: list[ImageToExpression] = []
+        self._build = (encoder, dict(encoder_kwargs or {}), seed)  # how `add_members` builds more
+        self.add_members(n_models)
+        self.calibration: Calibration | None = None  # from the members' sd to a calibrated one (see `predict`)
+        self.ood_reference: OODReference | None = None
+
+    def add_members(self, n: int) -> None:
+        """Add ``n`` untrained members, the ``i``-th initialised with seed ``seed + i``."""
+        if self.members and self.is_trained:
+            raise ValueError("The model is trained; members can be added to an untrained model only.")
+        encoder, encoder_kwargs, seed = self._build
+        for member in range(len(self.members), len(self.members) + n):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed + member)
+                # A frozen encoder is shared by the members; a trained one is each member's own (an instance
+                # passed in is copied: its initial weights are then shared, the members' heads still differ).
+                if member == 0:
+                    own = self.encoder = build_encoder(encoder, **encoder_kwargs)
+                elif self.encoder.frozen:
+                    own = self.encoder
+                else:
+                    own = (
+                        copy.deepcopy(self.encoder)
+                        if isinstance(encoder, ImageEncoder)
+                        else build_encoder(encoder, **encoder_kwargs)
+                    )
+                head = HyperSTModule(len(self.genes), self.encoder.out_dim, self.config)
+                self.members.append(ImageToExpression(own, head))
+
+    @property
+    def module(self) -> ImageToExpression:
+        """The saved torch network (the first member of an ensemble)."""
+        return self.members[0]
+
+    @property
+    def n_models(self) -> int:
+        """Members of the ensemble."""
+        return len(self.members)
 
     @property
     def input_size(self) -> int:
@@ -96,9 +139,10 @@ class HyperST:
 
     def __repr__(self) -> str:
         state = f"trained for {len(self.history)} epochs" if self.is_trained else "untrained"
+        members = f", n_models={self.n_models}" if self.n_models > 1 else ""
         return (
             f"HyperST({len(self.genes)} genes, encoder={self.encoder.name!r}, alignment={self.config.alignment!r}, "
-            f"embed_dim={self.config.embed_dim}, target={self.target!r}; {state})"
+            f"embed_dim={self.config.embed_dim}, target={self.target!r}{members}; {state})"
         )
 
     def target_record(self) -> dict[str, Any]:
@@ -216,50 +260,55 @@ class HyperST:
         if self.target == "normalised":
             self.reference_library_size = _reference_library_size(spots, train)
         counts = self.scaled_counts(spots)
-        with torch.random.fork_rng(devices=[]):
-            pl.seed_everything(seed, workers=True, verbose=False)
-            if self.encoder.frozen:
-                if features is None:
-                    features = _training_data.frozen_features(self.encoder, spots, progress=progress_bar)
-                features = self._scaled_features(features, spots)
-                self.module.scaler.fit(torch.from_numpy(np.concatenate([f[train] for f in features])))
-            else:
-                features = None
-            train_loader, val_loader = _training_data.training_loaders(
-                spots,
-                train,
-                validation,
-                encoder=self.encoder,
-                features=features,
-                counts=counts,
-                batch_size=batch_size,
-                augment=augment,
-                stain_augment=stain_augment,
-                seed=seed,
-                cache_dir=cache_dir,
-                num_workers=num_workers,
-                progress=progress_bar,
-            )
-            plan = HyperSTTrainingPlan(self.module, lr=lr, weight_decay=weight_decay)
-            history, best_epoch = run_training(
-                plan,
-                train_loader,
-                val_loader,
-                max_epochs=max_epochs,
-                patience=patience,
-                checkpoint=checkpoint,
-                accelerator=accelerator,
-                devices=devices,
-                strategy=strategy,
-                precision=precision,
-                progress_bar=progress_bar,
-            )
-        self.module.cpu()
-        self.history = history
+        if self.encoder.frozen and features is None:
+            features = _training_data.frozen_features(self.encoder, spots, progress=progress_bar)
+        if features is not None:
+            features = self._scaled_features(features, spots)
+            statistics = torch.from_numpy(np.concatenate([f[train] for f in features]))
+            for member in self.members:
+                member.scaler.fit(statistics)
+        loader_options = dict(
+            encoder=self.encoder,
+            features=features,
+            counts=counts,
+            batch_size=batch_size,
+            augment=augment,
+            stain_augment=stain_augment,
+            cache_dir=cache_dir,
+            num_workers=num_workers,
+            progress=progress_bar,
+        )
+        runs = []
+        for number, member in enumerate(self.members):
+            if self.n_models > 1:
+                logger.info("Training member %d of %d of the ensemble.", number + 1, self.n_models)
+            with torch.random.fork_rng(devices=[]):
+                pl.seed_everything(seed + number, workers=True, verbose=False)
+                train_loader, val_loader = _training_data.training_loaders(
+                    spots, train, validation, seed=seed + number, **loader_options
+                )
+                plan = HyperSTTrainingPlan(member, lr=lr, weight_decay=weight_decay)
+                runs.append(
+                    run_training(
+                        plan,
+                        train_loader,
+                        val_loader,
+                        max_epochs=max_epochs,
+                        patience=patience,
+                        checkpoint=checkpoint,
+                        accelerator=accelerator,
+                        devices=devices,
+                        strategy=strategy,
+                        precision=precision,
+                        progress_bar=progress_bar,
+                    )
+                )
+            member.cpu()
+        self.history, best_epoch = runs[0]
         self.is_trained = True
         self.train_params = {
             "max_epochs": max_epochs,
-            "epochs_run": len(history),
+            "epochs_run": len(self.history),
             "best_epoch": best_epoch,
             "batch_size": batch_size,
             "lr": lr,
@@ -272,6 +321,11 @@ class HyperST:
             "n_train_spots": len(train),
             "n_validation_spots": 0 if validation is None else len(validation),
         }
+        if self.n_models > 1:
+            self.train_params["members"] = [{"epochs_run": len(h), "best_epoch": b} for h, b in runs]
+        device = inference_device(accelerator)
+        self._calibrate(spots, validation, features, device)
+        self._fit_ood_reference(spots, train, features, device, seed)
         return self
 
     def frozen_features(self, spots: SpotData, *, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -279,6 +333,44 @@ class HyperST:
         if not self.encoder.frozen:
             raise ValueError(f"The {self.encoder.name!r} encoder is trained with the model; it has no fixed features.")
         return _training_data.frozen_features(self.encoder, spots, progress=progress)
+
+    def _calibrate(
+        self, spots: SpotData, validation: np.ndarray | None, features: _training_data.Features | None, device: str
+    ) -> None:
+        """Fit the per-gene factors of the members' sd on the validation spots (split conformal)."""
+        self.calibration = None
+        if self.n_models == 1:
+            return
+        if validation is None or len(validation) < 2:
+            logger.warning(
+                "No validation spots to calibrate the ensemble's spread on (validation='none'?): `predict` will "
+                "write no `predicted_sd`. Fit with validation='auto' to get calibrated uncertainty."
+            )
+            return
+        outputs = self._predict_arrays(spots, validation, device=device, features=features, batch_size=256)
+        observed = log2p(self.scaled_counts(spots)[0][validation])
+        self.calibration = Calibration.fit(observed, outputs["predicted"], outputs["sd"])
+        factors = self.calibration.factors
+        logger.info(
+            "Calibrated the ensemble's sd on %d validation spots: factors %.2f-%.2f (median %.2f) over the genes.",
+            len(validation),
+            factors.min(),
+            factors.max(),
+            np.median(factors),
+        )
+
+    def _fit_ood_reference(
+        self,
+        spots: SpotData,
+        train: np.ndarray,
+        features: _training_data.Features | None,
+        device: str,
+        seed: int,
+    ) -> None:
+        """Keep the training spots' image features (as the network reads them) to score new spots' distance."""
+        image = self._predict_arrays(spots, train, device=device, features=features, batch_size=256, heads=False)
+        groups = reference_groups(spots.section_of[train], spots.centres_px[train])
+        self.ood_reference = OODReference.fit(image["image_features"], groups, seed=seed)
 
     # ---------------------------------------------------------------- inference
     def predict(
@@ -297,17 +389,46 @@ class HyperST:
 
         Returns
         -------
-        ``{"predicted": (n, n_genes)}`` plus the Lorentz (or, for Euclidean ablations, unit-sphere) embeddings
-        ``"image_spot"``, ``"image_niche"`` and, when ``spots`` has counts, ``"gene_spot"`` and ``"gene_niche"``,
-        each ``(n, embed_dim)`` float32.
+        ``{"predicted": (n, n_genes)}`` (the members' mean) plus the Lorentz (or, for Euclidean ablations,
+        unit-sphere) embeddings ``"image_spot"``, ``"image_niche"`` and, when ``spots`` has counts,
+        ``"gene_spot"`` and ``"gene_niche"``, each ``(n, embed_dim)`` float32 (the first member's); for a
+        calibrated ensemble ``"predicted_sd"`` ``(n, n_genes)`` (:class:`~hyperst.model.Calibration`: the
+        members' sd and the error expected at the predicted level, scaled per gene), so that ``predicted +- 1.645 x predicted_sd`` covers about 90 % of the measured values; with an
+        out-of-distribution reference ``"ood"`` ``(n,)``, the share of training spots whose image features lie
+        closer to the training data than the spot's.
         """
         self.check_panel(spots)
         if self.encoder.frozen and self.feature_scaling == "section":  # every spot of a section sets its scale
             features = self._scaled_features(features or self.frozen_features(spots), spots)
-        outputs: dict[str, np.ndarray] = {}
         indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
+        outputs = self._predict_arrays(spots, indices, device=device, features=features, batch_size=batch_size)
+        sd = outputs.pop("sd", None)
+        if sd is not None and self.calibration is not None:
+            outputs["predicted_sd"] = self.calibration.sd(outputs["predicted"], sd)
+        if self.ood_reference is not None:
+            outputs["ood"] = self.ood_reference.score(outputs.pop("image_features")).astype(np.float32)
+        else:
+            outputs.pop("image_features")
+        return outputs
+
+    def _predict_arrays(
+        self,
+        spots: SpotData,
+        indices: np.ndarray,
+        *,
+        device: str,
+        features: _training_data.Features | None,
+        batch_size: int,
+        heads: bool = True,
+    ) -> dict[str, np.ndarray]:
+        """Run every member over ``indices``; return their mean, sd (uncalibrated) and the first one's embeddings.
+
+        Also the spot image features the first member's head read; with ``heads=False`` those only.
+        """
+        outputs: dict[str, np.ndarray] = {}
         where = torch_device(device)
-        self.module.to(where).eval()
+        for member in self.members:
+            member.to(where).eval()
         with torch.inference_mode():  # here, not in the generator: a generator's context does not cover the caller
             batches = _training_data.inference_batches(
                 spots,
@@ -319,14 +440,29 @@ class HyperST:
                 features=features,
             )
             for index, batch in batches:
-                out = self.module(batch)
+                batch = self._encode_once(batch)
+                first, (spot, _) = self.members[0].forward_with_features(batch)
+                values = {"image_features": spot}  # the spot crop's: niches blur what sets a spot apart
+                if heads:
+                    predictions = [first.prediction] + [m(batch).prediction for m in self.members[1:]]
+                    mean, sd = ensemble_mean_sd(torch.stack(predictions).float().cpu().numpy())
+                    values |= {"predicted": mean, **first.embeddings.as_dict()} | ({} if sd is None else {"sd": sd})
                 # Written in place at the spots' positions: one output array per key, no per-batch chunks to join.
-                for key, tensor in {"predicted": out.prediction, **out.embeddings.as_dict()}.items():
-                    values = tensor.float().cpu().numpy()
+                for key, value in values.items():
+                    array = value.float().cpu().numpy() if isinstance(value, torch.Tensor) else value
                     if key not in outputs:
-                        outputs[key] = np.empty((len(indices), *values.shape[1:]), dtype=np.float32)
-                    outputs[key][index] = values
+                        outputs[key] = np.empty((len(indices), *array.shape[1:]), dtype=np.float32)
+                    outputs[key][index] = array
+        for member in self.members:
+            member.cpu()
         return outputs
+
+    def _encode_once(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Replace the crops of a batch by the frozen encoder's features, so members share one encoding."""
+        if not self.encoder.frozen or BATCH_IMAGE[0] not in batch:
+            return batch
+        encoded = {f: self.encoder(batch.pop(i)) for i, f in zip(BATCH_IMAGE, BATCH_FEATURES, strict=True)}
+        return batch | encoded
 
     def check_panel(self, spots: SpotData) -> None:
         """Raise when ``spots`` carry counts for another gene panel than the model's."""

@@ -1,7 +1,9 @@
 """Saving and loading :class:`~hyperst.HyperST`: JSON config + safetensors weights, never pickles.
 
 Folder layout: ``config.json`` (package version, genes, encoder name and options, module hyperparameters,
-training parameters, history) and ``model.safetensors`` (every tensor of the network, on the CPU). The helpers
+training parameters, history, the ensemble's calibration), ``model.safetensors`` (every tensor of the network, on
+the CPU), ``model_1.safetensors``, ... (the other members of an ensemble) and ``ood_reference.safetensors`` (the
+training spots' compressed image features that out-of-distribution scores compare with). The helpers
 take the model class (``load_model(cls, path)``, as scvi-tools' ``_save_load``), so nothing here imports it.
 """
 
@@ -14,9 +16,14 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import torch
 from packaging.version import Version
+
+from hyperst._constants import Key
+from hyperst._logging import logger
+from hyperst.model._uncertainty import Calibration, OODReference
 
 if TYPE_CHECKING:
     from hyperst.model._model import HyperST
@@ -24,7 +31,8 @@ if TYPE_CHECKING:
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-FORMAT_VERSION = 2
+OOD_FILE = "ood_reference.safetensors"
+FORMAT_VERSION = 3  # 3: ensembles, calibration and the OOD reference
 # Renamed state-dict prefixes, by the format version that renamed them (2: the head was ``module.`` before).
 _RENAMED = {2: {"module.": "head."}}
 
@@ -51,13 +59,27 @@ def save_model(model: HyperST, path: str | Path, *, overwrite: bool = False) -> 
         "train_params": model.train_params,
         "is_trained": model.is_trained,
         "history": json.loads(model.history.reset_index().to_json(orient="records")) if len(model.history) else [],
+        "members": [member_file(i) for i in range(model.n_models)],
+        "calibration": None if model.calibration is None else model.calibration.record(),
+        "ood": None
+        if model.ood_reference is None
+        else {
+            "file": OOD_FILE,
+            "neighbours": model.ood_reference.neighbours,
+            "n_reference": model.ood_reference.n_reference,
+        },
     }
-    keep = set(model.module.saved_state_keys())
-    state = {k: v.detach().cpu().contiguous() for k, v in model.module.state_dict().items() if k in keep}
+    metadata = {"hyperst_version": config["hyperst_version"]}
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
-        save_file(state, staging / WEIGHTS_FILE, metadata={"hyperst_version": config["hyperst_version"]})
+        for file, member in zip(config["members"], model.members, strict=True):
+            keep = set(member.saved_state_keys())
+            state = {k: v.detach().cpu().contiguous() for k, v in member.state_dict().items() if k in keep}
+            save_file(state, staging / file, metadata=metadata)
+        if model.ood_reference is not None:
+            arrays = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in model.ood_reference.arrays().items()}
+            save_file(arrays, staging / OOD_FILE, metadata=metadata)
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
         if path.exists():
             shutil.rmtree(path)
@@ -68,9 +90,6 @@ def save_model(model: HyperST, path: str | Path, *, overwrite: bool = False) -> 
 
 def load_model(cls: type[HyperST], path: str | Path, *, encoder: ImageEncoder | None = None) -> HyperST:
     """Rebuild a model from ``path``; raises a clear error for missing, tampered or newer-version folders."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     from hyperst.nn.encoders import available_encoders
 
     path = Path(path)
@@ -86,35 +105,80 @@ def load_model(cls: type[HyperST], path: str | Path, *, encoder: ImageEncoder | 
     else:
         encoder_arg, encoder_kwargs = encoder, None
     target = config.get("target", {"scale": "raw", "reference_library_size": None})  # saves before targets: raw
+    files = config.get("members", [WEIGHTS_FILE])  # saves before ensembles: one member
+    absent = [file for file in files if not (path / file).is_file()]
+    if absent:
+        raise FileNotFoundError(
+            f"The model at {path} has {len(files)} members, but {absent} are missing; the folder is incomplete. "
+            "Copy the whole folder written by `HyperST.save`."
+        )
     model = cls(
         config["genes"],
         encoder=encoder_arg,
         encoder_kwargs=encoder_kwargs,
         target=target["scale"],
         feature_scaling=config.get("feature_scaling", "training"),
+        n_models=len(files),
         **config["module"],
     )
     model.reference_library_size = target["reference_library_size"]
+    for file, member in zip(files, model.members, strict=True):
+        _load_member(member, path / file, config["format_version"], strict=not model.encoder.pretrained)
+    calibration = config.get("calibration")
+    model.calibration = None if calibration is None else Calibration.from_record(calibration)
+    model.ood_reference = _load_ood_reference(path, config.get("ood"))
+    model.train_params = config["train_params"]
+    model.is_trained = bool(config["is_trained"])
+    if model.is_trained and model.ood_reference is None:
+        logger.info(
+            "The model at %s was saved without an out-of-distribution reference (an earlier hyperst): `predict` "
+            "will write no obs['%s']. Fit it again to get one.",
+            path,
+            Key.OOD,
+        )
+    history = pd.DataFrame(config["history"])
+    model.history = history.set_index("epoch") if "epoch" in history else history
+    return model
+
+
+def member_file(number: int) -> str:
+    """Weights file of the ``number``-th member (the first keeps the single model's name)."""
+    return WEIGHTS_FILE if number == 0 else f"model_{number}.safetensors"
+
+
+def _load_member(member: torch.nn.Module, file: Path, format_version: int, *, strict: bool) -> None:
+    """Load one member's weights, checking they match the network the configuration builds."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     try:
-        state = load_file(path / WEIGHTS_FILE, device="cpu")
+        state = load_file(file, device="cpu")
     except (SafetensorError, OSError) as error:
-        raise ValueError(f"Cannot read the weights in {path / WEIGHTS_FILE}: {error}. Save the model again.") from error
-    state = _upgrade(state, config["format_version"])
-    full = model.module.state_dict()
-    expected = {k: full[k] for k in model.module.saved_state_keys()}
+        raise ValueError(f"Cannot read the weights in {file}: {error}. Save the model again.") from error
+    state = _upgrade(state, format_version)
+    full = member.state_dict()
+    expected = {k: full[k] for k in member.saved_state_keys()}
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong_shape = [k for k in set(expected) & set(state) if expected[k].shape != state[k].shape]
     if missing or unexpected or wrong_shape:
         raise ValueError(
-            f"The weights in {path} do not match the saved configuration (missing {missing[:5]}, unexpected "
+            f"The weights in {file} do not match the saved configuration (missing {missing[:5]}, unexpected "
             f"{unexpected[:5]}, wrong shape {wrong_shape[:5]}); the folder was modified or is incomplete."
         )
-    model.module.load_state_dict(state, strict=not model.encoder.pretrained)
-    model.train_params = config["train_params"]
-    model.is_trained = bool(config["is_trained"])
-    history = pd.DataFrame(config["history"])
-    model.history = history.set_index("epoch") if "epoch" in history else history
-    return model
+    member.load_state_dict(state, strict=strict)
+
+
+def _load_ood_reference(path: Path, record: dict[str, Any] | None) -> OODReference | None:
+    """Load the saved out-of-distribution reference; ``None`` for models saved without one."""
+    from safetensors.torch import load_file
+
+    if record is None:
+        return None
+    file = path / record["file"]
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} is missing; the folder is incomplete. Copy the whole saved model folder.")
+    arrays = {k: v.numpy() for k, v in load_file(file, device="cpu").items()}
+    return OODReference.from_arrays(arrays, neighbours=int(record["neighbours"]))
 
 
 def _upgrade(state: dict[str, torch.Tensor], format_version: int) -> dict[str, torch.Tensor]:

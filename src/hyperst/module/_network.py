@@ -67,9 +67,15 @@ class ImageToExpression(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> HyperSTOutput:
         """Run the head on a batch; gene targets are used (alignment and loss) when the batch has them."""
-        spot, niche = self.image_features(batch)
+        return self.forward_with_features(batch)[0]
+
+    def forward_with_features(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[HyperSTOutput, tuple[torch.Tensor, torch.Tensor]]:
+        """:meth:`forward`, also returning the spot and niche image features the head read (for distance scores)."""
+        features = self.image_features(batch)
         genes = [batch.get(k) for k in BATCH_GENES]
-        return self.head(spot, niche, *genes)
+        return self.head(*features, *genes), features
 
     def saved_state_keys(self) -> list[str]:
         """State-dict keys a saved model stores: all, except the frozen weights of a pretrained encoder."""

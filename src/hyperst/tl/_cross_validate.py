@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from hyperst import metrics
-from hyperst._constants import Key
+from hyperst._constants import INTERVAL_Z, OOD_THRESHOLD, Key
 from hyperst._docs import doc_layer, doc_params, doc_table_key_counts
 from hyperst._logging import logger
 
@@ -56,7 +56,8 @@ def cross_validate(
     -------
     One row per fold: the held-out group(s), spot counts, and every summary metric of
     :func:`hyperst.tl.evaluate` on raw (``pcc_mean``, ``pcc@10``, ...) and library-size-normalised values (suffix
-    ``_norm``).
+    ``_norm``); for a calibrated ensemble also ``coverage`` and ``sd_error_spearman``, and with an
+    out-of-distribution reference ``ood_flagged``, the share of held-out spots flagged.
 
     Examples
     --------
@@ -85,13 +86,19 @@ def cross_validate(
         if model.encoder.frozen and features is None:  # the same crops give the same features in every fold
             features = model.frozen_features(spots, progress=job.train_options["progress_bar"])
         job.train(model, train, features=features)
-        predicted = model.predict(spots, test, device=where, features=features)["predicted"]
+        outputs = model.predict(spots, test, device=where, features=features)
         rows.append(
             {"fold": fold, "held_out": ", ".join(split.test_groups), "n_train": len(train), "n_test": len(test)}
         )
         counts, library = spots.counts[test], spots.library_size[test]
         normalised = expression(counts, "normalised", library, metrics.TARGET_SUM)
-        rows[-1].update(_summaries(log2p(counts), predicted, job.genes, normalised))
+        rows[-1].update(_summaries(log2p(counts), outputs["predicted"], job.genes, normalised))
+        if "predicted_sd" in outputs:  # on the model's scale, as `evaluate` scores it
+            observed = log2p(model.scaled_counts(spots)[0][test])
+            sd, predicted = outputs["predicted_sd"], outputs["predicted"]
+            rows[-1].update(metrics.uncertainty_metrics(observed, predicted, sd, job.genes, z=INTERVAL_Z)[1])
+        if "ood" in outputs:
+            rows[-1]["ood_flagged"] = float(np.mean(outputs["ood"] > OOD_THRESHOLD))
     return pd.DataFrame(rows).set_index("fold")
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from hyperst import metrics
-from hyperst._constants import Key, Normalisation
+from hyperst._constants import INTERVAL_COVERAGE, INTERVAL_Z, Key, Normalisation
 from hyperst._logging import logger
 from hyperst.data import counts_from_expression, expression, log2p, output_table
 
@@ -55,6 +55,10 @@ def evaluate(
       "library_size" | "panel"}`` where a summary
       holds ``pcc_mean`` (fixed panel), ``pcc@10``, ``pcc@50``, ``pcc@200`` (post hoc top-k, the paper's
       metric), ``mse``, ``mae`` and ``rvd``; with ``groupby`` also ``"per_group": {group: {"raw": ..., ...}}``.
+    - With ``layers["predicted_sd"]`` (ensembles): ``var["coverage"]``, the share of spots whose measured value
+      lies in ``predicted +- 1.645 x predicted_sd`` (goal 0.9), and ``var["sd_error_spearman"]``, the rank
+      correlation of the sd with the absolute error over the spots; both on the model's scale, and their means
+      over genes in ``uns["hyperst"]["metrics"]["uncertainty"]``.
 
     Examples
     --------
@@ -63,11 +67,15 @@ def evaluate(
     """
     table = output_table(sdata, table_key)
     observed, predicted, measured = _measured_pair(table, table_key)
+    uncertainty = _uncertainty(table, observed, predicted, measured)
     observed, normalised, normalisation = _scales(table, observed, measured, table_key)
 
     per_gene, summary = metrics.score(observed, predicted, table.var_names, normalised_observed=normalised)
     summary["n_spots"] = int(measured.sum())
     summary["normalisation"] = normalisation
+    if uncertainty is not None:
+        per_gene = per_gene.join(uncertainty[0])
+        summary["uncertainty"] = uncertainty[1]
     result = per_gene
     if groupby is not None:
         if groupby not in table.obs:
@@ -91,6 +99,17 @@ def evaluate(
         table.var[column] = per_gene[column].to_numpy()
     table.uns.setdefault(Key.UNS, {})[Key.METRICS] = summary
     return result
+
+
+def _uncertainty(
+    table: AnnData, observed: np.ndarray, predicted: np.ndarray, measured: np.ndarray
+) -> tuple[pd.DataFrame, dict] | None:
+    """Coverage and sd-error rank correlation on the model's scale, when the table has ``predicted_sd``."""
+    if Key.PREDICTED_SD not in table.layers:
+        return None
+    sd = np.asarray(table.layers[Key.PREDICTED_SD], dtype=np.float64)[measured]
+    per_gene, summary = metrics.uncertainty_metrics(observed, predicted, sd, table.var_names, z=INTERVAL_Z)
+    return per_gene, summary | {"nominal_coverage": INTERVAL_COVERAGE}
 
 
 def _scales(

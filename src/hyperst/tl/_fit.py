@@ -18,6 +18,7 @@ from hyperst._constants import (
     TargetScale,
     ValidationMode,
     check_choice,
+    check_count,
 )
 from hyperst._docs import doc_image_key, doc_layer, doc_out_of_bounds, doc_params, doc_table_key_counts
 from hyperst._logging import logger
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 
 SMALL_DATA_SPOTS = 5_000  # below this many training spots the network is narrower (see `size_defaults`)
+# Members of an ensemble when `n_models` is not given and the encoder is frozen (docs/benchmarks.md, "Uncertainty").
+DEFAULT_FROZEN_MEMBERS = 5
 
 
 @doc_params(table_key=doc_table_key_counts, layer=doc_layer, image_key=doc_image_key, out_of_bounds=doc_out_of_bounds)
@@ -62,6 +65,7 @@ def fit(
     augment: bool | None = None,
     stain_augment: float = 0.0,
     feature_scaling: FeatureScaling = "training",
+    n_models: int | None = None,
     **model_kwargs: Any,
 ) -> HyperST:
     """Train HyperST to predict the gene panel from the spot and niche H&E crops of every spot.
@@ -131,6 +135,10 @@ def fit(
     feature_scaling
         Frozen encoders: standardise features with the training spots' statistics (``"training"``) or each
         section with its own (``"section"``: every slide centred on itself).
+    n_models
+        Members of the ensemble (seeds ``seed``, ``seed + 1``, ...; one validation split, which calibrates their
+        spread into ``layers["predicted_sd"]``). Default: 5 with a frozen encoder, whose features are computed
+        once and shared (members then cost seconds each), 1 with a trained one (each member is a full training).
     **model_kwargs
         Hyperparameters of :class:`~hyperst.nn.HyperSTConfig` (``embed_dim``, ``alignment``, ``entailment``,
         ``image_gene_entailment``, ``decoder_input``, ...). Without ``embed_dim`` / ``dropout`` they follow the
@@ -171,10 +179,20 @@ class FitJob:
     validation_groupby: str
 
     def new_model(self) -> HyperST:
-        """Return an untrained model with the job's panel, encoder and hyperparameters."""
+        """Return an untrained model with the job's panel, encoder, hyperparameters and members."""
         from hyperst.model import HyperST
 
-        return HyperST(self.genes, seed=self.seed, **self.model_options)
+        options = dict(self.model_options)
+        n_models = options.pop("n_models")
+        model = HyperST(self.genes, seed=self.seed, n_models=1 if n_models is None else n_models, **options)
+        if n_models is None and model.encoder.frozen:  # frozen features are shared: members are cheap
+            model.add_members(DEFAULT_FROZEN_MEMBERS - 1)
+            logger.info(
+                "Training an ensemble of %d members on the frozen %r features (pass `n_models=` to choose).",
+                model.n_models,
+                model.encoder.name,
+            )
+        return model
 
     def train(self, model: HyperST, rows: np.ndarray, *, features: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Split ``rows`` into training and early-stopping spots and train ``model`` on them."""
@@ -211,6 +229,8 @@ def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
         )
     options = defaults | options
     check_choice("validation", options["validation"], ValidationMode)
+    if options["n_models"] is not None:
+        check_count("n_models", options["n_models"])
     table_key, layer = options["table_key"], options["layer"]
     genes = _panel(sdata, table_key, options["genes"], layer)
     spots = prepare_spots(

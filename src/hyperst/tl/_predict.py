@@ -7,9 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hyperst._constants import STREAMS, Key
+from hyperst._constants import INTERVAL_COVERAGE, INTERVAL_Z, OOD_THRESHOLD, STREAMS, Key
 from hyperst._docs import doc_image_key, doc_layer, doc_params
 from hyperst._logging import logger
+
+# `predict` warns when more than this share of spots is flagged (five times the rate of training-like slides).
+OOD_WARN_FRACTION = 0.05
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -79,6 +82,13 @@ def predict(
     shapes element(s), ``var_names`` = the model's genes, and:
 
     - ``layers["predicted"]`` (and ``X``): predicted values on the model's scale, float32;
+    - ``layers["predicted_sd"]``: for an ensemble (``n_models > 1``) calibrated on validation spots, the
+      prediction's sd per spot and gene, so that ``predicted +- 1.645 x predicted_sd`` covers about 90 % of
+      measured values on slides like the training ones (not written for a single model, or an ensemble fitted
+      with ``validation="none"``);
+    - ``obs["hyperst_ood"]``: how far the spot's image lies from the training spots', in [0, 1]: the share of
+      training spots that lie closer to the training data (0.99: further than 99 % of them); from the image only,
+      so H&E-only slides get it too; ``obs["hyperst_ood_flag"]``: ``hyperst_ood > 0.99``;
     - ``layers["observed"]``: the measured values on the same scale, when the table has counts;
     - ``obs["hyperst_library_size"]``: each spot's total count over all genes of its row, when the table has
       counts (:func:`hyperst.tl.evaluate` normalises with it);
@@ -86,7 +96,8 @@ def predict(
       ``..._gene_niche`` with counts): Lorentz space components of the embeddings;
     - ``obsm["spatial"]``: spot centres in full-resolution image pixels;
     - ``uns["hyperst"]``: JSON-safe provenance (version, curvature, genes, encoder, crop sizes, target scale,
-      training).
+      training) and ``"uncertainty"``: the ensemble's size, the calibration (method, nominal coverage, factor per
+      gene), the out-of-distribution reference's size, threshold and the share of spots flagged.
     """
     from hyperst.data import prepare_spots
 
@@ -160,6 +171,11 @@ def _output_table(sdata, table_key, spots: SpotData, outputs: dict[str, np.ndarr
     predicted = outputs["predicted"].astype(np.float32, copy=False)
     table = ad.AnnData(X=predicted.copy(), obs=obs, var=pd.DataFrame(index=pd.Index(model.genes)))
     table.layers[Key.PREDICTED] = predicted
+    if "predicted_sd" in outputs:
+        table.layers[Key.PREDICTED_SD] = outputs["predicted_sd"]
+    if "ood" in outputs:
+        table.obs[Key.OOD] = outputs["ood"]
+        table.obs[Key.OOD_FLAG] = outputs["ood"] > OOD_THRESHOLD
     if spots.counts is not None:  # the measured values on the model's scale, and what `evaluate` normalises with
         table.layers[Key.OBSERVED] = log2p(model.scaled_counts(spots)[0])
         table.obs[Key.LIBRARY_SIZE] = spots.library_size
@@ -167,7 +183,9 @@ def _output_table(sdata, table_key, spots: SpotData, outputs: dict[str, np.ndarr
         if stream in outputs:
             table.obsm[Key.embedding(stream)] = outputs[stream].astype(np.float32, copy=False)
     table.obsm[Key.SPATIAL] = spots.centres_px.astype(np.float64)
-    table.uns[Key.UNS] = _provenance(spots, model, table_key)
+    table.uns[Key.UNS] = _provenance(spots, model, table_key) | {
+        "uncertainty": _json_safe(_uncertainty(model, outputs))
+    }
     regions = sorted({s.spots_key for s in spots.sections})
     return TableModel.parse(table, region=regions, region_key=region_key, instance_key=instance_key)
 
@@ -201,6 +219,40 @@ def _provenance(spots: SpotData, model: HyperST, table_key: str | None) -> dict[
             "training": model.train_params,
         }
     )
+
+
+def _uncertainty(model: HyperST, outputs: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Record the ensemble, its calibration and the OOD reference; warn when many spots lie outside the latter."""
+    record: dict[str, Any] = {"n_models": model.n_models}
+    if model.calibration is not None:
+        record["calibration"] = {
+            "method": "factor[gene] x sqrt(members' sd^2 + noise(predicted)^2), split conformal on validation spots",
+            "coverage": INTERVAL_COVERAGE,
+            "z": INTERVAL_Z,
+        } | model.calibration.record()
+    elif model.n_models > 1:
+        logger.info("The ensemble was fitted without validation spots: no calibrated `predicted_sd` is written.")
+    if model.ood_reference is None:
+        logger.info("The model has no out-of-distribution reference: no obs['%s'] is written.", Key.OOD)
+        return record
+    flagged = float(np.mean(outputs["ood"] > OOD_THRESHOLD)) if len(outputs["ood"]) else 0.0
+    record["ood"] = {
+        "n_reference": model.ood_reference.n_reference,
+        "threshold": OOD_THRESHOLD,
+        "fraction_flagged": flagged,
+    }
+    if flagged > OOD_WARN_FRACTION:
+        logger.warning(
+            "%.0f%% of the spots lie further from the training data than %.0f%% of the training spots "
+            "(obs['%s']): the slide differs from the training slides (stain, scanner, tissue type, folds). "
+            "Predictions there are extrapolations: check obs['%s'] and `layers['predicted_sd']`, and adapt the model "
+            "with a few measured spots or train on similar slides.",
+            100 * flagged,
+            100 * OOD_THRESHOLD,
+            Key.OOD,
+            Key.OOD_FLAG,
+        )
+    return record
 
 
 def _json_safe(value: Any) -> Any:

@@ -1,0 +1,173 @@
+"""How sure a prediction is: an ensemble's calibrated spread, and how far a spot's image lies from the training data.
+
+Calibration (:class:`Calibration`) adds to the members' spread the error expected at the predicted level, and
+scales the sum per gene, split-conformally on the validation spots, to cover ``INTERVAL_COVERAGE`` of them. The distance score
+is a k-nearest-neighbour distance in the whitened image features of the spot crop, ranked against the training
+spots' own distances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hyperst._constants import INTERVAL_COVERAGE, INTERVAL_Z
+
+SD_FLOOR = 1e-3  # log2 units: the smallest sd written (a spot predicted at zero with zero noise)
+NOISE_BINS = 20
+OOD_NEIGHBOURS = 10
+OOD_MAX_REFERENCE = 5_000  # training spots kept as the reference (subsampled beyond): 1.4 MB at 71 features
+SPREAD_FLOOR = 1e-6  # smallest variance of a whitened direction (standardised units)
+
+
+def ensemble_mean_sd(predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return the members' mean and sample sd over axis 0 of ``(n_members, n, n_genes)``; no sd for one member."""
+    mean = predictions.mean(axis=0)
+    return mean, (predictions.std(axis=0, ddof=1) if len(predictions) > 1 else None)
+
+
+@dataclass
+class Calibration:
+    """Turns the members' spread into a calibrated sd: ``factor[gene] x sqrt(members' sd^2 + noise(predicted)^2)``.
+
+    ``noise`` is the root mean squared validation error as a function of the predicted value (pooled over genes,
+    interpolated between :data:`NOISE_BINS` quantile bins): counts near zero vary little on the log scale,
+    mid-range ones most, which the members' spread alone does not know (measured on her2st: its rank correlation
+    with the error is about 0). ``factor`` is then the per-gene split-conformal quantile of the validation spots'
+    normalised residuals, so that ``predicted +- z x sd`` covers ``INTERVAL_COVERAGE`` of them; the
+    finite-sample rank (the ``ceil((n + 1) q)``-th smallest) makes the coverage on exchangeable new spots at least
+    ``q`` (Romano et al., 2019; Angelopoulos & Bates, 2021).
+    """
+
+    levels: np.ndarray  # (bins,) predicted values at the noise bins' centres
+    noise: np.ndarray  # (bins,) root mean squared error of the validation spots in each bin
+    factors: np.ndarray  # (n_genes,)
+    n_spots: int
+
+    @classmethod
+    def fit(cls, observed: np.ndarray, mean: np.ndarray, members_sd: np.ndarray) -> Calibration:
+        """Fit on the validation spots' measured values, the members' mean and their sd, each ``(n, n_genes)``."""
+        n = len(observed)
+        if n < 2:
+            raise ValueError(f"Calibration needs at least 2 held-out spots, got {n}.")
+        squared = (observed - mean) ** 2
+        edges = np.unique(np.quantile(mean, np.linspace(0, 1, NOISE_BINS + 1)))
+        bins = np.clip(np.searchsorted(edges, mean, side="right") - 1, 0, max(len(edges) - 2, 0))
+        used = np.unique(bins)
+        levels = np.array([mean[bins == b].mean() for b in used])
+        noise = np.sqrt([squared[bins == b].mean() for b in used])
+        calibration = cls(levels, noise, np.ones(mean.shape[1]), n)
+        scores = np.sqrt(squared) / calibration.sd(mean, members_sd)
+        rank = min(int(np.ceil((n + 1) * INTERVAL_COVERAGE)), n) - 1
+        calibration.factors = np.sort(scores, axis=0)[rank] / INTERVAL_Z
+        return calibration
+
+    def sd(self, mean: np.ndarray, members_sd: np.ndarray) -> np.ndarray:
+        """Return the calibrated sd of predictions ``mean`` whose members spread by ``members_sd`` (float32)."""
+        noise = np.interp(mean, self.levels, self.noise)
+        return (np.maximum(np.sqrt(members_sd**2 + noise**2), SD_FLOOR) * self.factors).astype(np.float32)
+
+    def record(self) -> dict:
+        """JSON-safe record (saved with the model, written to ``uns``)."""
+        return {
+            "levels": self.levels.tolist(),
+            "noise": self.noise.tolist(),
+            "factors": self.factors.tolist(),
+            "n_spots": int(self.n_spots),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> Calibration:
+        arrays = {k: np.asarray(record[k], dtype=np.float64) for k in ("levels", "noise", "factors")}
+        return cls(**arrays, n_spots=int(record["n_spots"]))
+
+
+@dataclass
+class OODReference:
+    """The training spots' image features, whitened, and the distances that rank a new spot against them.
+
+    Features are standardised and whitened with their shrunk covariance (Ledoit-Wolf), so a distance counts every
+    direction in units of its spread among training spots (a Mahalanobis distance, local): a colour shift along a
+    direction that barely varies in training weighs as much as it is unusual. At most :data:`OOD_MAX_REFERENCE`
+    spots are kept. A spot's distance is its mean distance to the :data:`OOD_NEIGHBOURS` nearest reference spots;
+    ``reference_distances`` are each reference spot's distance to the reference spots of *other* groups
+    (sections), so a new slide is compared with training spots the way a held-out section would be (spots of one
+    section are closer to each other than to any other section's).
+    """
+
+    mean: np.ndarray  # (d,) feature mean of the training spots
+    whitening: np.ndarray  # (d, d) maps centred features to whitened coordinates
+    points: np.ndarray  # (n_reference, d) reference spots, whitened
+    reference_distances: np.ndarray  # (n_reference,) sorted
+    neighbours: int = OOD_NEIGHBOURS
+
+    @classmethod
+    def fit(cls, features: np.ndarray, groups: np.ndarray, *, seed: int = 0) -> OODReference:
+        """Build the reference from ``(n, d)`` training features and each spot's group (section)."""
+        from sklearn.covariance import LedoitWolf
+
+        features = np.asarray(features, dtype=np.float64)
+        if len(features) < 3:
+            raise ValueError(f"An out-of-distribution reference needs at least 3 training spots, got {len(features)}.")
+        keep = np.arange(len(features))
+        if len(features) > OOD_MAX_REFERENCE:
+            keep = np.sort(np.random.default_rng(seed).choice(keep, OOD_MAX_REFERENCE, replace=False))
+        features, groups = features[keep], np.asarray(groups)[keep]
+        mean = features.mean(axis=0)
+        std = features.std(axis=0)
+        scale = np.where(std > 1e-8, std, 1.0)
+        covariance = LedoitWolf().fit((features - mean) / scale).covariance_
+        values, vectors = np.linalg.eigh(covariance)
+        whitening = (vectors / np.sqrt(np.maximum(values, SPREAD_FLOOR))) / scale[:, None]
+        points = (features - mean) @ whitening
+        neighbours = min(OOD_NEIGHBOURS, len(points) - 1)
+        distances = _held_out_distances(points, groups, neighbours)
+        return cls(mean, whitening, points.astype(np.float32), np.sort(distances), neighbours)
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """Per spot, the share of reference spots whose distance is below the spot's: in [0, 1], 1 = furthest."""
+        from sklearn.neighbors import NearestNeighbors
+
+        projected = ((np.asarray(features, dtype=np.float64) - self.mean) @ self.whitening).astype(np.float32)
+        index = NearestNeighbors(n_neighbors=self.neighbours).fit(self.points)
+        distance = index.kneighbors(projected)[0].mean(axis=1)
+        return np.searchsorted(self.reference_distances, distance, side="right") / len(self.reference_distances)
+
+    @property
+    def n_reference(self) -> int:
+        return len(self.points)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything saved with the model, as named arrays."""
+        return {name: getattr(self, name) for name in ("mean", "whitening", "points", "reference_distances")}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], neighbours: int) -> OODReference:
+        return cls(**{k: np.asarray(v) for k, v in arrays.items()}, neighbours=neighbours)
+
+
+def reference_groups(section_of: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Return the groups compared with each other: the sections, or with one section four spatial blocks.
+
+    Neighbouring spots share most of their niche crop, so a spot's distance to its own neighbours says nothing
+    about a new slide; with a single section, blocks along its longer side stand in for other sections.
+    """
+    if len(np.unique(section_of)) > 1:
+        return np.asarray(section_of)
+    axis = int(np.argmax(np.ptp(centres, axis=0)))
+    rank = np.argsort(np.argsort(centres[:, axis], kind="stable"), kind="stable")
+    return rank * 4 // len(rank)
+
+
+def _held_out_distances(points: np.ndarray, groups: np.ndarray, neighbours: int) -> np.ndarray:
+    """Each point's mean distance to its nearest points of the other groups."""
+    from sklearn.neighbors import NearestNeighbors
+
+    distances = np.empty(len(points))
+    for group in np.unique(groups):
+        inside = groups == group
+        others = points[~inside]
+        k = min(neighbours, len(others))
+        distances[inside] = NearestNeighbors(n_neighbors=k).fit(others).kneighbors(points[inside])[0].mean(axis=1)
+    return distances
