@@ -33,7 +33,7 @@ import pandas as pd
 import hyperst as hst
 
 sys.path.insert(0, str(Path(__file__).parent))
-from accuracy import FEATURES, FIT_OPTIONS, _subset, add_image_features, fold_panel, load_her2st  # noqa: E402
+from accuracy import FEATURES, FIT_OPTIONS, _subset, add_image_features, fold_panel, load_her2st
 
 ENCODER = {"encoder": "features", "encoder_kwargs": {"spot_key": FEATURES[0], "niche_key": FEATURES[1]}}
 
