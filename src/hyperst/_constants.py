@@ -70,6 +70,11 @@ class Key:
     INSTANCE: Final = "spot_id"  # SpatialData instance_key written by hyperst
     SECTION: Final = "section"
     PATIENT: Final = "patient"
+    ORGAN: Final = "organ"  # obs column written by readers that know it (HEST)
+    TECHNOLOGY: Final = "technology"  # obs column: the spatial platform (HEST's "st_technology")
+    # uns entry of the input table: spots element -> level-0 pixel size (µm) of its image, written by readers that
+    # know it (HEST); `prepare_spots` takes it when `microns_per_pixel` is not passed.
+    PIXEL_SIZES: Final = "hyperst_microns_per_pixel"
     GENE_PANEL: Final = "hyperst_gene"  # var column (bool): the panel ``pp.select_genes`` chose
     GENE_PANEL_RECORD: Final = "hyperst_genes"  # uns record of that choice: method, ranked genes, parameters
 

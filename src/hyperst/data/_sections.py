@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from spatialdata import SpatialData
 
 CROP_KINDS = ("spot", "niche")
+# A lattice is the platform's (Visium, legacy ST) when its spacing is within this share of the platform's spacing.
+_PLATFORM_TOLERANCE = 0.3
 
 
 @dataclass(frozen=True, eq=False)
@@ -190,6 +192,8 @@ def _physical_scale(key, kind, spacing_px, diameter_px, diameter_um, mpp) -> tup
             f"Cannot tell the pixel size of spots {key!r}: they lie on neither a hexagonal (Visium) nor a square "
             "(legacy ST) grid. Pass `microns_per_pixel=` (or `spot_diameter_um=` for circles with a radius)."
         )
+    if platform is not None and abs(spacing_px * mpp / platform[1] - 1) > _PLATFORM_TOLERANCE:
+        platform = None  # a stated pixel size puts the lattice at another spacing (e.g. HEST's Xenium pseudo-spots)
     if diameter_um is None:
         diameter_um = platform[0] if platform is not None else None
     if diameter_um is None and diameter_px is not None:

@@ -120,7 +120,8 @@ def prepare_spots(
     spot_diameter_um
         Spot diameter in µm, when neither the grid (Visium, legacy ST) nor the data tells.
     microns_per_pixel
-        Level-0 pixel size of the image in µm, overriding what the spot grid implies.
+        Level-0 pixel size of the image in µm, overriding what the spot grid implies; default the sizes a reader
+        recorded in ``table.uns["hyperst_microns_per_pixel"]`` (HEST), else the grid's.
     with_counts
         Read counts and niche counts (``False`` for prediction without measurements).
     {out_of_bounds}
@@ -156,6 +157,7 @@ def prepare_spots(
             key: (np.flatnonzero(region == key), table.obs[instance_key].to_numpy()[region == key]) for key in regions
         }
         keys = regions
+        microns_per_pixel = _recorded_pixel_sizes(table, keys) if microns_per_pixel is None else microns_per_pixel
     gene_list = _table.resolve_genes(table, genes, table_key) if with_counts else []
     counts = _table.dense_counts(table, gene_list, layer, table_key) if with_counts else None
     library_size = _table.library_sizes(table, layer, table_key) if with_counts else None
@@ -200,6 +202,17 @@ def prepare_spots(
         trainable=np.asarray(trainable, dtype=bool),
         out_of_bounds=out_of_bounds,
     )
+
+
+def _recorded_pixel_sizes(table: Any, keys: list[str]) -> dict[str, float] | None:
+    """Pixel sizes a reader recorded in ``table.uns`` (e.g. HEST's), for the spots elements in use."""
+    recorded = table.uns.get(Key.PIXEL_SIZES)
+    if not recorded:
+        return None
+    sizes = {key: float(recorded[key]) for key in keys if key in recorded}
+    if sizes:
+        logger.info("Pixel sizes from `uns[%r]` of the table: %s µm/px.", Key.PIXEL_SIZES, sizes)
+    return sizes or None
 
 
 def _crops_inside(sdata: SpatialData, section: Section) -> np.ndarray:
