@@ -15,7 +15,8 @@ Modality = Literal["image", "gene"]
 Alignment = Literal["hyperbolic", "euclidean", "none"]  # HyperST and its two alignment ablations
 DecoderInput = Literal["spot+niche", "spot", "niche"]
 HEAReduction = Literal["mean", "reference"]  # paper: mean of the pair terms; reference code: 0.5 * sum
-Grid = Literal["hexagonal", "square", "generic"]  # spot lattices: Visium, legacy ST, anything else
+# Spot lattices: Visium, legacy ST, Visium HD bins (touching squares on a square lattice), anything else.
+Grid = Literal["hexagonal", "square", "bins", "generic"]
 TileGrid = Literal["hexagonal", "square"]  # lattices `hst.pp.tile_tissue` lays out
 ValidationMode = Literal["auto", "group", "spatial", "none"]  # early-stopping split of `hst.tl.fit`
 OutOfBounds = Literal["pad", "exclude"]  # spots whose crops leave the image
@@ -100,6 +101,10 @@ class Unit:
     LEGACY_ST_SPOT_DIAMETER_UM: Final = 100.0
     LEGACY_ST_SPOT_SPACING_UM: Final = 200.0
     MIN_SPOT_CROP_UM: Final = 112.0
+    # Visium HD bins (docs/data.md, "Visium HD"): a bin's niche is every bin whose centre lies in a Visium spot's
+    # disk around it, and its spot crop is the bin and its ring of neighbours, at least this wide (about 2 cells).
+    BIN_NICHE_DIAMETER_UM: Final = VISIUM_SPOT_DIAMETER_UM
+    MIN_BIN_CROP_UM: Final = 16.0
 
 
 # Environment variable naming the dataset cache directory (also the offline override of the download registry).
