@@ -78,3 +78,12 @@ def test_fit_and_predict_on_bins(hd_builder, fast_fit_kwargs):
     assert list(out.uns["spatialdata_attrs"]["region"]) == ["hd_square_016um"]
     record = out.uns["hyperst"]["sections"]["hd_square_016um"]
     assert (record["grid"], record["spot_crop_um"], record["niche_crop_um"]) == ("bins", 48.0, 71.0)
+
+
+def test_prediction_without_counts_builds_no_niche_graph(hd_builder):
+    # a million 8 µm bins would hold a 36-million-edge graph that prediction from images never reads
+    sdata = hd_builder(8, n_side=40, mpp=0.5)
+    spots = prepare_spots(sdata, table_key=None, spots_key="hd_square_008um")
+    assert spots._neighbours is None
+    assert spots.neighbours.sum(axis=1).max() == 36  # built on first use, then kept
+    assert spots.neighbours is spots._neighbours
