@@ -44,7 +44,7 @@ def niche_radius_um(kind: str, spacing_um: float) -> float | None:
     """Radius around a spot within which the centres of its niche's spots lie, µm; ``None`` on generic layouts.
 
     Visium and legacy ST: the first ring of the lattice. Bins: the bins whose centres lie in a Visium spot's disk
-    (55 µm) around the bin, and at least the bin's own ring (16 µm bins and coarser).
+    (55 µm) around the bin, and at least the bin's own ring (for bins over 16 µm).
     """
     if kind == "bins":
         return max(Unit.BIN_NICHE_DIAMETER_UM / 2, RING_RADIUS["square"] * spacing_um)

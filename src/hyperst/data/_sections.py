@@ -78,7 +78,7 @@ class Section:
 
         Spots: max(diameter, 112 µm) and 2 spacings + diameter (the spot and its first ring). Visium HD bins
         (``diameter`` = bin width): the bin and its ring, 3 widths, between 16 and 112 µm, and the niche's disk
-        (55 µm across, wider for bins of 16 µm and more) plus one width (docs/data.md, "Visium HD").
+        (55 µm across, or the bin's ring for bins over 16 µm) plus one width (docs/data.md, "Visium HD").
         """
         if kind not in CROP_KINDS:
             raise ValueError(f"`kind` must be one of {CROP_KINDS}, got {kind!r}.")
