@@ -59,3 +59,48 @@ def slide_sdata(n_spots: int, *, microns_per_pixel: float = 0.5, side: int | Non
         images={"slide": Image2DModel.parse(lazy_slide(side), dims=("c", "y", "x"))},
         shapes={"spots": ShapesModel.parse(xy, geometry=0, radius=radius)},
     )
+
+
+def bins_sdata(
+    n_bins: int,
+    *,
+    bin_um: int = 8,
+    microns_per_pixel: float = 0.5,
+    geometry: str = "circles",
+    margin_um: float = 200.0,
+    dataset_id: str = "hd",
+):
+    """A Visium HD-like slide to predict on: a lazy image and ``n_bins`` bins named as ``spatialdata_io.visium_hd``.
+
+    The bins (``"{id}_square_{bin:03}um"``, a square patch of the lattice, in full-resolution pixels) and the image
+    (``"{id}_full_image"``) map to the coordinate system ``id`` with the identity, as the reader writes them; the
+    bin width comes from the name. ``geometry="squares"`` gives ``bins_as_squares=True``'s polygons, ``"circles"``
+    its circles (lighter to hold for a million bins).
+    """
+    import geopandas as gpd
+    import shapely
+    from spatialdata import SpatialData
+    from spatialdata.models import Image2DModel, ShapesModel
+    from spatialdata.transformations import Identity
+
+    n_side = int(np.ceil(np.sqrt(n_bins)))
+    bin_px = bin_um / microns_per_pixel
+    margin_px = margin_um / microns_per_pixel
+    side = int(np.ceil(n_side * bin_px + 2 * margin_px))
+    rows, cols = np.divmod(np.arange(n_bins), n_side)
+    xy = np.column_stack([margin_px + (cols + 0.5) * bin_px, margin_px + (rows + 0.5) * bin_px])
+    system = {dataset_id: Identity()}
+    if geometry == "squares":
+        half = bin_px / 2
+        squares = shapely.box(xy[:, 0] - half, xy[:, 1] - half, xy[:, 0] + half, xy[:, 1] + half)
+        shapes = ShapesModel.parse(gpd.GeoDataFrame(geometry=squares), transformations=system)
+    else:
+        shapes = ShapesModel.parse(xy, geometry=0, radius=np.full(n_bins, bin_px / 2), transformations=system)
+    return SpatialData(
+        images={
+            f"{dataset_id}_full_image": Image2DModel.parse(
+                lazy_slide(side), dims=("c", "y", "x"), transformations=system
+            )
+        },
+        shapes={f"{dataset_id}_square_{bin_um:03}um": shapes},
+    )

@@ -27,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "module": {"nn", "geometry"},
     "train": {"module", "nn", "geometry"},
     "data": set(),
-    "datasets": {"data"},
+    "datasets": {"data", "io"},  # hst.datasets.hest downloads, then reads with hst.io
     "io": {"data"},
     "model": {"train", "module", "nn", "geometry", "data"},
     "pp": {"data"},

@@ -1,7 +1,7 @@
 """Predict spatial gene expression from H&E histology with hierarchical hyperbolic alignment (HyperST).
 
 The public namespaces follow scanpy: :mod:`hyperst.pp` (preprocessing), :mod:`hyperst.tl` (tools),
-:mod:`hyperst.pl` (plots) and :mod:`hyperst.datasets`. They are imported on first access, so
+:mod:`hyperst.pl` (plots), :mod:`hyperst.datasets` and :mod:`hyperst.io` (readers). They are imported on first access, so
 ``import hyperst`` stays light: torch, spatialdata and friends load only when a function needs them.
 """
 
@@ -17,15 +17,16 @@ __version__ = version("hyperst")
 _LAZY_IMPORTS: dict[str, str] = {
     "HyperST": "hyperst.model",
     "datasets": "hyperst.datasets",
+    "io": "hyperst.io",
     "pl": "hyperst.pl",
     "pp": "hyperst.pp",
     "tl": "hyperst.tl",
 }
 
-__all__ = ["HyperST", "__version__", "datasets", "pl", "pp", "tl"]  # kept in sync with _LAZY_IMPORTS by a test
+__all__ = ["HyperST", "__version__", "datasets", "io", "pl", "pp", "tl"]  # kept in sync with _LAZY_IMPORTS by a test
 
 if TYPE_CHECKING:
-    from hyperst import datasets, pl, pp, tl
+    from hyperst import datasets, io, pl, pp, tl
     from hyperst.model import HyperST
 
 

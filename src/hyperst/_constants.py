@@ -16,7 +16,8 @@ Modality = Literal["image", "gene"]
 Alignment = Literal["hyperbolic", "euclidean", "none"]  # HyperST and its two alignment ablations
 DecoderInput = Literal["spot+niche", "spot", "niche"]
 HEAReduction = Literal["mean", "reference"]  # paper: mean of the pair terms; reference code: 0.5 * sum
-Grid = Literal["hexagonal", "square", "generic"]  # spot lattices: Visium, legacy ST, anything else
+# Spot lattices: Visium, legacy ST, Visium HD bins (touching squares on a square lattice), anything else.
+Grid = Literal["hexagonal", "square", "bins", "generic"]
 TileGrid = Literal["hexagonal", "square"]  # lattices `hst.pp.tile_tissue` lays out
 ValidationMode = Literal["auto", "group", "spatial", "none"]  # early-stopping split of `hst.tl.fit`
 OutOfBounds = Literal["pad", "exclude"]  # spots whose crops leave the image
@@ -78,6 +79,11 @@ class Key:
     INSTANCE: Final = "spot_id"  # SpatialData instance_key written by hyperst
     SECTION: Final = "section"
     PATIENT: Final = "patient"
+    ORGAN: Final = "organ"  # obs column written by readers that know it (HEST)
+    TECHNOLOGY: Final = "technology"  # obs column: the spatial platform (HEST's "st_technology")
+    # uns entry of the input table: spots element -> level-0 pixel size (µm) of its image, written by readers that
+    # know it (HEST); `prepare_spots` takes it when `microns_per_pixel` is not passed.
+    PIXEL_SIZES: Final = "hyperst_microns_per_pixel"
     GENE_PANEL: Final = "hyperst_gene"  # var column (bool): the panel ``pp.select_genes`` chose
     GENE_PANEL_RECORD: Final = "hyperst_genes"  # uns record of that choice: method, ranked genes, parameters
 
@@ -106,6 +112,10 @@ class Unit:
     LEGACY_ST_SPOT_DIAMETER_UM: Final = 100.0
     LEGACY_ST_SPOT_SPACING_UM: Final = 200.0
     MIN_SPOT_CROP_UM: Final = 112.0
+    # Visium HD bins (docs/data.md, "Visium HD"): a bin's niche is every bin whose centre lies in a Visium spot's
+    # disk around it, and its spot crop is the bin and its ring of neighbours, at least this wide (about 2 cells).
+    BIN_NICHE_DIAMETER_UM: Final = VISIUM_SPOT_DIAMETER_UM
+    MIN_BIN_CROP_UM: Final = 16.0
 
 
 # Uncertainty: `predicted +- INTERVAL_Z x predicted_sd` covers INTERVAL_COVERAGE of the calibration spots' values.

@@ -1,11 +1,13 @@
-"""Spot lattice geometry: centre-to-centre spacing and the kind of grid (hexagonal Visium, square legacy ST).
+"""Spot lattice geometry: centre-to-centre spacing and the kind of grid (hexagonal Visium, square legacy ST, bins).
 
 The grid decides the physical scale when the data does not state it (Visium spots are 100 µm apart, legacy
-Spatial Transcriptomics spots 200 µm) and which spots form a spot's niche (its first ring of neighbours).
+Spatial Transcriptomics spots 200 µm, a Visium HD bin is as wide as its name says) and which spots form a spot's
+niche (its first ring of neighbours; for bins, the bins within a Visium spot's disk).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,10 +23,32 @@ _SHELL_CUTOFF = 1.3  # first shell when measuring the spacing: below the sqrt(2)
 # square ring at 1 and sqrt(2) = 1.41, next shell at 2.
 RING_RADIUS = {"hexagonal": 1.35, "square": 1.7}
 RING_SIZE = {"hexagonal": 6, "square": 8}
+# Visium HD bins touch: a bin's width (circle diameter, or the equal-area diameter of a square, 1.13 widths) is at
+# least this share of the lattice spacing; legacy ST spots cover half of it (100 µm spots, 200 µm apart).
+BIN_FILL = 0.8
+# spatialdata_io.visium_hd names bins elements "{dataset_id}_square_{size:03}um" and their tables "square_{size:03}um".
+BIN_NAME = re.compile(r"square_(\d+)um")
 PLATFORM_UM = {  # grid kind -> (spot diameter, centre-to-centre spacing) in µm
     "hexagonal": (Unit.VISIUM_SPOT_DIAMETER_UM, Unit.VISIUM_SPOT_SPACING_UM),
     "square": (Unit.LEGACY_ST_SPOT_DIAMETER_UM, Unit.LEGACY_ST_SPOT_SPACING_UM),
 }
+
+
+def bin_size_from_name(name: str) -> float | None:
+    """Bin width in µm that a Visium HD element name states (``"slide_square_008um"`` -> 8.0), else ``None``."""
+    match = BIN_NAME.search(name)
+    return float(match.group(1)) if match and int(match.group(1)) > 0 else None
+
+
+def niche_radius_um(kind: str, spacing_um: float) -> float | None:
+    """Radius around a spot within which the centres of its niche's spots lie, µm; ``None`` on generic layouts.
+
+    Visium and legacy ST: the first ring of the lattice. Bins: the bins whose centres lie in a Visium spot's disk
+    (55 µm) around the bin, and at least the bin's own ring (for bins over 16 µm).
+    """
+    if kind == "bins":
+        return max(Unit.BIN_NICHE_DIAMETER_UM / 2, RING_RADIUS["square"] * spacing_um)
+    return RING_RADIUS[kind] * spacing_um if kind in RING_RADIUS else None
 
 
 @dataclass(frozen=True)
@@ -35,7 +59,8 @@ class GridGeometry:
     ----------
     kind
         ``"hexagonal"`` (6 neighbours at one spacing, Visium), ``"square"`` (4 at one spacing, 4 more at
-        sqrt(2) spacings: legacy ST) or ``"generic"``.
+        sqrt(2) spacings: legacy ST) or ``"generic"``. ``"bins"`` (Visium HD) is a square lattice of touching
+        spots, told apart from legacy ST by the spots' size, which :func:`detect_grid` does not see.
     spacing
         Median nearest-neighbour distance, in the unit of the coordinates given to :func:`detect_grid`.
     """

@@ -2,7 +2,8 @@
 
 Neighbours come from :mod:`squidpy` on a throw-away AnnData per section, so the user's table is never written:
 on a hexagonal (Visium) grid the 6 spots one spacing away, on a square (legacy ST) grid the 8 spots up to
-sqrt(2) spacings away, otherwise the ``n_neighbours`` nearest spots.
+sqrt(2) spacings away, for Visium HD bins the bins within a Visium spot's disk (55 µm) around the bin, otherwise
+the ``n_neighbours`` nearest spots.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hyperst._logging import quiet_loggers
-from hyperst.data._grid import RING_RADIUS
+from hyperst.data._grid import niche_radius_um
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
@@ -47,9 +48,9 @@ def section_neighbours(section: Section, *, n_neighbours: int = DEFAULT_GENERIC_
         return sparse.csr_matrix((n, n), dtype=np.float32)
     adata = ad.AnnData(obs=pd.DataFrame(index=pd.RangeIndex(n).astype(str)), obsm={"spatial": section.centres_px})
     with quiet_loggers("spatialdata._logging"):  # squidpy announces every graph it builds through spatialdata's logger
-        if section.grid in RING_RADIUS:
-            spacing_px = section.spot_spacing_um / section.microns_per_pixel
-            result = sq.gr.spatial_neighbors_radius(adata, radius=RING_RADIUS[section.grid] * spacing_px, copy=True)
+        radius_um = niche_radius_um(section.grid, section.spot_spacing_um)
+        if radius_um is not None:
+            result = sq.gr.spatial_neighbors_radius(adata, radius=radius_um / section.microns_per_pixel, copy=True)
         else:
             result = sq.gr.spatial_neighbors_knn(adata, n_neighs=min(n_neighbours, n - 1), copy=True)
     graph = sparse.csr_matrix(result.connectivities, dtype=np.float32)

@@ -3,7 +3,8 @@
 A *section* is one spots element (circles) plus the H&E image it lies on. The image is the one sharing a
 coordinate system with the spots (an explicit ``image_key`` overrides); spot centres are mapped
 shapes -> coordinate system -> image pixels with :mod:`spatialdata.transformations`; the pixel size in µm comes
-from the spot lattice (Visium: 100 µm spacing, legacy ST: 200 µm) unless the user states it.
+from the spot lattice (Visium: 100 µm spacing, legacy ST: 200 µm; Visium HD bins: the bin width their name states
+over their spacing in image pixels) unless the user states it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import numpy as np
 from hyperst._constants import Unit
 from hyperst._logging import logger
 from hyperst.data import _image
-from hyperst.data._grid import PLATFORM_UM, detect_grid
+from hyperst.data._grid import BIN_FILL, PLATFORM_UM, bin_size_from_name, detect_grid, niche_radius_um
 from hyperst.data._spot_shapes import match_image, spot_shapes
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
 
 CROP_KINDS = ("spot", "niche")
+# A lattice is the platform's (Visium, legacy ST) when its spacing is within this share of the platform's spacing.
+_PLATFORM_TOLERANCE = 0.3
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,7 +48,7 @@ class Section:
     spot_diameter_um, spot_spacing_um
         Spot diameter and centre-to-centre spacing in µm.
     grid
-        ``"hexagonal"``, ``"square"`` or ``"generic"`` (see :func:`hyperst.data.detect_grid`).
+        ``"hexagonal"``, ``"square"``, ``"bins"`` (Visium HD) or ``"generic"`` (see :func:`hyperst.data.detect_grid`).
     channels
         Channel indices of R, G, B.
     value_scale
@@ -71,12 +74,22 @@ class Section:
         return len(self.obs_indices)
 
     def crop_um(self, kind: str) -> float:
-        """Side of the ``"spot"`` crop (max(diameter, 112 µm)) or the ``"niche"`` crop (2 spacings + diameter), µm."""
+        """Side of the ``"spot"`` or ``"niche"`` crop in µm.
+
+        Spots: max(diameter, 112 µm) and 2 spacings + diameter (the spot and its first ring). Visium HD bins
+        (``diameter`` = bin width): the bin and its ring, 3 widths, between 16 and 112 µm, and the niche's disk
+        (55 µm across, or the bin's ring for bins over 16 µm) plus one width (docs/data.md, "Visium HD").
+        """
+        if kind not in CROP_KINDS:
+            raise ValueError(f"`kind` must be one of {CROP_KINDS}, got {kind!r}.")
+        if self.grid == "bins":
+            if kind == "spot":
+                ring = min(max(3 * self.spot_diameter_um, Unit.MIN_BIN_CROP_UM), Unit.MIN_SPOT_CROP_UM)
+                return max(self.spot_diameter_um, ring)
+            return 2 * niche_radius_um("bins", self.spot_spacing_um) + self.spot_diameter_um
         if kind == "spot":
             return max(self.spot_diameter_um, Unit.MIN_SPOT_CROP_UM)
-        if kind == "niche":
-            return 2 * self.spot_spacing_um + self.spot_diameter_um
-        raise ValueError(f"`kind` must be one of {CROP_KINDS}, got {kind!r}.")
+        return 2 * self.spot_spacing_um + self.spot_diameter_um
 
     def crop_px(self, kind: str) -> float:
         """Side of a crop in level-0 pixels."""
@@ -140,9 +153,14 @@ def _resolve_one(
         logger.warning("%d of %d spots of %r lie outside image %r.", (~inside).sum(), len(inside), spots_key, image_key)
 
     grid = detect_grid(centres_px)
-    mpp, diameter_um = _physical_scale(
-        spots_key, grid.kind, grid.spacing, diameter_px, spot_diameter_um, microns_per_pixel
-    )
+    kind = grid.kind
+    if kind == "square" and (bin_size_from_name(spots_key) or (diameter_px or 0) >= BIN_FILL * grid.spacing):
+        kind = "bins"  # touching squares (or a Visium HD name): bins, not legacy ST's spots half a spacing wide
+        mpp, diameter_um = _bin_scale(spots_key, grid.spacing, spot_diameter_um, microns_per_pixel)
+    else:
+        mpp, diameter_um = _physical_scale(
+            spots_key, kind, grid.spacing, diameter_px, spot_diameter_um, microns_per_pixel
+        )
     spacing_um = grid.spacing * mpp
     if mpp * max(height, width) > 1e5:
         logger.warning(
@@ -162,7 +180,7 @@ def _resolve_one(
         microns_per_pixel=mpp,
         spot_diameter_um=diameter_um,
         spot_spacing_um=spacing_um,
-        grid=grid.kind,
+        grid=kind,
         channels=channels,
         value_scale=1.0,
     )
@@ -173,7 +191,7 @@ def _resolve_one(
         _check_on_tissue(section, levels, sample)
     logger.info(
         "Section %r on image %r: %d spots, %s grid, %.3g µm/px, spot %.0f µm, spacing %.0f µm.",
-        spots_key, image_key, section.n_spots, grid.kind, mpp, diameter_um, spacing_um,
+        spots_key, image_key, section.n_spots, kind, mpp, diameter_um, spacing_um,
     )  # fmt: skip
     return section
 
@@ -190,6 +208,8 @@ def _physical_scale(key, kind, spacing_px, diameter_px, diameter_um, mpp) -> tup
             f"Cannot tell the pixel size of spots {key!r}: they lie on neither a hexagonal (Visium) nor a square "
             "(legacy ST) grid. Pass `microns_per_pixel=` (or `spot_diameter_um=` for circles with a radius)."
         )
+    if platform is not None and abs(spacing_px * mpp / platform[1] - 1) > _PLATFORM_TOLERANCE:
+        platform = None  # a stated pixel size puts the lattice at another spacing (e.g. HEST's Xenium pseudo-spots)
     if diameter_um is None:
         diameter_um = platform[0] if platform is not None else None
     if diameter_um is None and diameter_px is not None:
@@ -204,6 +224,40 @@ def _physical_scale(key, kind, spacing_px, diameter_px, diameter_um, mpp) -> tup
             key, diameter_px * mpp, mpp, diameter_um, diameter_um,
         )  # fmt: skip
     return float(mpp), float(diameter_um)
+
+
+def _bin_scale(key, spacing_px, bin_um, mpp) -> tuple[float, float]:
+    """Pixel size and bin width of Visium HD bins: the width stated (argument, then name) over the spacing in pixels.
+
+    Bins tile the capture area, so their lattice spacing in image pixels (measured after the transformations) is
+    their width in pixels; the width in µm is ``spot_diameter_um=``, else the ``square_NNNum`` of the element name.
+    """
+    if bin_um is None:
+        bin_um = bin_size_from_name(key)
+    if mpp is None and bin_um is None:
+        raise ValueError(
+            f"Spots {key!r} are touching squares on a square lattice (Visium HD bins), but nothing gives their "
+            "size: the element name has no `square_NNNum` (spatialdata_io.visium_hd's names) and neither "
+            "`microns_per_pixel=` nor `spot_diameter_um=` (the bin width in µm) was passed. Pass one of them."
+        )
+    if mpp is None:
+        mpp = bin_um / spacing_px
+    elif bin_um is None:
+        bin_um = spacing_px * mpp
+    elif abs(spacing_px * mpp / bin_um - 1) > _PLATFORM_TOLERANCE:
+        logger.warning(
+            "Bins %r are %.3g µm apart at %.3g µm/px, but %g µm wide; using %.3g µm/px and %g µm bins.",
+            key, spacing_px * mpp, mpp, bin_um, mpp, bin_um,
+        )  # fmt: skip
+    if not (mpp > 0 and bin_um > 0):
+        raise ValueError(f"Pixel size and bin width must be positive, got {mpp} µm/px and {bin_um} µm.")
+    if bin_um < 4:
+        logger.warning(
+            "Bins %r are %g µm wide: each niche holds ~%d bins. 8 or 16 µm bins (spatialdata_io.visium_hd(bin_size=8)) "
+            "train faster at the same image scale.",
+            key, bin_um, round(np.pi * (Unit.BIN_NICHE_DIAMETER_UM / 2 / bin_um) ** 2),
+        )  # fmt: skip
+    return float(mpp), float(bin_um)
 
 
 def _sample_max(section: Section, levels: list[_image.ImageLevel], sample: np.ndarray) -> float:

@@ -6,7 +6,7 @@ This is what the model layer consumes: it never sees the SpatialData layout, onl
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,13 +48,17 @@ class SpotData:
         ``(n,)`` float64 total count of each spot's table row over all genes (not only the panel); ``None``
         without counts.
     neighbours
-        ``(n, n)`` binary neighbour graph (block diagonal over sections, no self loops).
+        ``(n, n)`` binary neighbour graph (block diagonal over sections, no self loops), built on first use: only
+        niche counts and niche features averaged over neighbours need it, and on a million Visium HD bins it is
+        the largest object of a prediction without counts.
     in_bounds
         ``(n,)`` whether both crops lie inside the image.
     trainable
         ``(n,)`` spots to train on: measured (panel counts > 0) and, with ``out_of_bounds="exclude"``, in bounds.
     out_of_bounds
         The policy for crops leaving the image: ``"pad"`` (with white) or ``"exclude"`` (from training).
+    n_neighbours
+        Niche size on generic (non-lattice) layouts.
     """
 
     sdata: SpatialData
@@ -67,10 +71,19 @@ class SpotData:
     counts: np.ndarray | None
     niche_counts: np.ndarray | None
     library_size: np.ndarray | None
-    neighbours: csr_matrix
     in_bounds: np.ndarray
     trainable: np.ndarray
     out_of_bounds: str
+    n_neighbours: int = DEFAULT_GENERIC_NEIGHBOURS
+    _neighbours: csr_matrix | None = field(default=None, repr=False)
+
+    @property
+    def neighbours(self) -> csr_matrix:
+        """``(n, n)`` binary neighbour graph (block diagonal over sections, no self loops), built once when first used."""
+        if self._neighbours is None:
+            graph = neighbour_graph(self.sections, n_neighbours=self.n_neighbours)
+            object.__setattr__(self, "_neighbours", graph)  # a cache on a frozen dataclass
+        return self._neighbours
 
     @property
     def n_spots(self) -> int:
@@ -120,7 +133,8 @@ def prepare_spots(
     spot_diameter_um
         Spot diameter in µm, when neither the grid (Visium, legacy ST) nor the data tells.
     microns_per_pixel
-        Level-0 pixel size of the image in µm, overriding what the spot grid implies.
+        Level-0 pixel size of the image in µm, overriding what the spot grid implies; default the sizes a reader
+        recorded in ``table.uns["hyperst_microns_per_pixel"]`` (HEST), else the grid's.
     with_counts
         Read counts and niche counts (``False`` for prediction without measurements).
     {out_of_bounds}
@@ -156,6 +170,7 @@ def prepare_spots(
             key: (np.flatnonzero(region == key), table.obs[instance_key].to_numpy()[region == key]) for key in regions
         }
         keys = regions
+        microns_per_pixel = _recorded_pixel_sizes(table, keys) if microns_per_pixel is None else microns_per_pixel
     gene_list = _table.resolve_genes(table, genes, table_key) if with_counts else []
     counts = _table.dense_counts(table, gene_list, layer, table_key) if with_counts else None
     library_size = _table.library_sizes(table, layer, table_key) if with_counts else None
@@ -174,7 +189,7 @@ def prepare_spots(
     section_of = np.concatenate([np.full(s.n_spots, i) for i, s in enumerate(sections)])
     position = np.concatenate([np.arange(s.n_spots) for s in sections])
     obs_indices = np.concatenate([s.obs_indices for s in sections])
-    graph = neighbour_graph(sections, n_neighbours=n_neighbours)
+    graph = neighbour_graph(sections, n_neighbours=n_neighbours) if counts is not None else None
     if counts is not None:
         counts, library_size = counts[obs_indices], library_size[obs_indices]
         niche_counts = niche_means(counts, graph)
@@ -195,11 +210,23 @@ def prepare_spots(
         counts=counts,
         niche_counts=niche_counts,
         library_size=library_size,
-        neighbours=graph,
         in_bounds=in_bounds,
         trainable=np.asarray(trainable, dtype=bool),
         out_of_bounds=out_of_bounds,
+        n_neighbours=n_neighbours,
+        _neighbours=graph,
     )
+
+
+def _recorded_pixel_sizes(table: Any, keys: list[str]) -> dict[str, float] | None:
+    """Pixel sizes a reader recorded in ``table.uns`` (e.g. HEST's), for the spots elements in use."""
+    recorded = table.uns.get(Key.PIXEL_SIZES)
+    if not recorded:
+        return None
+    sizes = {key: float(recorded[key]) for key in keys if key in recorded}
+    if sizes:
+        logger.info("Pixel sizes from `uns[%r]` of the table: %s µm/px.", Key.PIXEL_SIZES, sizes)
+    return sizes or None
 
 
 def _crops_inside(sdata: SpatialData, section: Section) -> np.ndarray:
