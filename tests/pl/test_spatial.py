@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 from matplotlib.colors import Normalize
 
 import hyperst as hst
-from hyperst.pl._utils import EXPRESSION_CMAP, RESIDUAL_CMAP
+from hyperst.pl._utils import EXPRESSION_CMAP, OOD_CMAP, RESIDUAL_CMAP, SD_CMAP
 
 SET_BAD = r"The set_bad function will be deprecated"
 
@@ -162,7 +162,7 @@ def test_he_only_predictions_on_callers_axes(predicted_sdata):
         _values(sdata.tables["hyperst"], "S1_spots", "G002", "predicted"), EXPRESSION_CMAP, _spots(ax).get_clim()
     )
     np.testing.assert_allclose(_spots(ax).get_facecolors()[:, :3], expected[:, :3], atol=1e-6)
-    with pytest.raises(ValueError, match="only the 'predicted' panel"):
+    with pytest.raises(ValueError, match="'observed' and 'residual' panels do not exist"):
         hst.pl.spatial_genes(sdata, "G002", panels=["observed", "predicted"])
 
 
@@ -217,3 +217,30 @@ def test_bad_inputs(predicted_sdata):
     no_images = spatialdata.SpatialData(shapes=dict(sdata.shapes), tables={"hyperst": sdata.tables["hyperst"]})
     with pytest.raises(ValueError, match="No H&E image"):
         hst.pl.spatial_genes(no_images, "G000", sections="S1")
+
+
+def test_uncertainty_panels_draw_the_sd_and_the_ood_score(predicted_sdata):
+    sdata = _derived(predicted_sdata, observed=True)
+    table = sdata.tables["hyperst"]
+    table.layers["predicted_sd"] = np.abs(table.layers["observed"] - table.layers["predicted"]) + 0.1
+    gene, region = "G004", "S1_spots"
+    with _strict():
+        fig = hst.pl.spatial_genes(sdata, gene, sections="S1", uncertainty=True, return_fig=True)
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert [ax.get_title() for ax in panels[3:]] == [f"{gene} sd (S1)", "out of distribution (S1)"]
+    sd_spots, ood_spots = _spots(panels[3]), _spots(panels[4])
+    expected = _expected_colours(_values(table, region, gene, "predicted_sd"), SD_CMAP, sd_spots.get_clim())
+    np.testing.assert_allclose(sd_spots.get_facecolors()[:, :3], expected[:, :3], atol=1e-6)
+    assert ood_spots.get_clim() == (0.0, 1.0)
+    rows = (table.obs["region"].astype(str) == region).to_numpy()
+    expected = _expected_colours(table.obs["hyperst_ood"].to_numpy()[rows], OOD_CMAP, (0.0, 1.0))
+    np.testing.assert_allclose(ood_spots.get_facecolors()[:, :3], expected[:, :3], atol=1e-6)
+
+
+def test_uncertainty_needs_what_it_draws(predicted_sdata):
+    sdata = _derived(predicted_sdata, observed=True)
+    with pytest.raises(ValueError, match="predicted_sd"):  # a single model: no sd
+        hst.pl.spatial_genes(sdata, "G000", panels=["predicted", "predicted_sd"])
+    del sdata.tables["hyperst"].obs["hyperst_ood"]
+    with pytest.raises(ValueError, match="neither"):
+        hst.pl.spatial_genes(sdata, "G000", uncertainty=True)

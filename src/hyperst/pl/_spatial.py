@@ -11,8 +11,8 @@ import numpy as np
 from hyperst._constants import Key
 from hyperst._docs import doc_params, doc_returns_fig, doc_show_save_ax, doc_table_key_output
 from hyperst.data import output_table
-from hyperst.pl._spatial_view import RESIDUAL, SpotView, build_view, resolve_genes, resolve_regions
-from hyperst.pl._utils import EXPRESSION_CMAP, RESIDUAL_CMAP, finish, new_axes
+from hyperst.pl._spatial_view import OOD, RESIDUAL, SpotView, build_view, resolve_genes, resolve_regions
+from hyperst.pl._utils import EXPRESSION_CMAP, OOD_CMAP, RESIDUAL_CMAP, SD_CMAP, finish, new_axes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -21,7 +21,14 @@ if TYPE_CHECKING:
     from spatialdata import SpatialData
 
 PANELS = (Key.OBSERVED, Key.PREDICTED, RESIDUAL)
+UNCERTAINTY_PANELS = (Key.PREDICTED_SD, OOD)
 _SCALE = "log2(1 + count)"
+_CMAPS = {RESIDUAL: RESIDUAL_CMAP, Key.PREDICTED_SD: SD_CMAP, OOD: OOD_CMAP}
+_LABELS = {
+    RESIDUAL: f"observed - predicted, {_SCALE}",
+    Key.PREDICTED_SD: f"sd of the prediction, {_SCALE}",
+    OOD: "share of training spots closer",
+}
 
 
 @doc_params(returns_fig=doc_returns_fig, show_save_ax=doc_show_save_ax, table_key=doc_table_key_output)
@@ -32,6 +39,7 @@ def spatial_genes(
     table_key: str = Key.OUTPUT_TABLE,
     sections: str | Sequence[str] | None = None,
     panels: str | Sequence[str] | None = None,
+    uncertainty: bool = False,
     figsize: tuple[float, float] | None = None,
     ax: Axes | None = None,
     show: bool | None = None,
@@ -61,8 +69,12 @@ def spatial_genes(
         Section(s) to show, by ``obs["section"]`` value or spots element name; default every section the table
         covers.
     panels
-        Columns to draw, any of ``"observed"``, ``"predicted"``, ``"residual"``; default all of them that the
-        table supports (``"predicted"`` only without measured counts).
+        Columns to draw, any of ``"observed"``, ``"predicted"``, ``"residual"``, ``"predicted_sd"``, ``"ood"``;
+        default the first three that the table supports (``"predicted"`` only without measured counts).
+    uncertainty
+        Also draw how sure the prediction is: ``"predicted_sd"`` (the calibrated sd of an ensemble, magma) and
+        ``"ood"`` (``obs["hyperst_ood"]``, 0 to 1, white to red: how far the spot's image lies from the training
+        spots'), where the table has them. Spots red in ``ood`` are predicted by extrapolation, whatever their sd.
     figsize
         Size of the whole figure in inches; default about 3.6 x 3.3 per panel.
     {show_save_ax}
@@ -82,8 +94,16 @@ def spatial_genes(
     genes = resolve_genes(table, genes, table_key)
     regions = resolve_regions(sdata, table, sections, table_key)
     measured = Key.OBSERVED in table.layers
-    panels = _resolve_panels(panels, measured, table_key)
-    view = build_view(sdata, table, genes, regions, with_observed=measured)
+    available = [p for p in UNCERTAINTY_PANELS if p in table.layers or (p == OOD and Key.OOD in table.obs)]
+    panels = _resolve_panels(panels, measured, table_key, available)
+    if uncertainty:
+        if not available:
+            raise ValueError(
+                f"Table {table_key!r} has neither layers[{Key.PREDICTED_SD!r}] nor obs[{Key.OOD!r}]: predict with a "
+                "model fitted by this version (`n_models > 1` for the sd) to plot uncertainty."
+            )
+        panels += [p for p in available if p not in panels]
+    view = build_view(sdata, table, genes, regions, with_observed=measured, with_uncertainty=bool(available))
 
     rows = [(gene, region) for gene in genes for region in regions]
     if ax is not None and len(rows) * len(panels) != 1:
@@ -105,11 +125,11 @@ def spatial_genes(
             norm = norms[gene][panel]
             _draw(view, region, gene, panel, norm, grid[row, column], _title(gene, view.section(region), panel, r))
         for group in _colour_groups(panels):
-            cmap = RESIDUAL_CMAP if group == [RESIDUAL] else EXPRESSION_CMAP
+            cmap = _CMAPS.get(group[0], EXPRESSION_CMAP)
             bar = fig.colorbar(
                 ScalarMappable(norms[gene][group[0]], cmap), ax=[grid[row, panels.index(p)] for p in group]
             )
-            bar.set_label(f"observed - predicted, {_SCALE}" if group == [RESIDUAL] else _SCALE)
+            bar.set_label(_LABELS.get(group[0], _SCALE))
     return finish(fig, show=show, save=save, return_fig=return_fig, own_figure=ax is None)
 
 
@@ -122,19 +142,28 @@ def _output_table(sdata: SpatialData, table_key: str):
     return table
 
 
-def _resolve_panels(panels: str | Sequence[str] | None, measured: bool, table_key: str) -> list[str]:
+def _resolve_panels(
+    panels: str | Sequence[str] | None, measured: bool, table_key: str, available: list[str]
+) -> list[str]:
     if panels is None:
         return list(PANELS) if measured else [Key.PREDICTED]
     panels = [panels] if isinstance(panels, str) else list(panels)
-    unknown = [p for p in panels if p not in PANELS]
+    known = PANELS + UNCERTAINTY_PANELS
+    unknown = [p for p in panels if p not in known]
     if unknown or not panels or len(set(panels)) != len(panels):
-        raise ValueError(f"`panels={panels!r}`: give distinct entries among {list(PANELS)}.")
-    if not measured and panels != [Key.PREDICTED]:
+        raise ValueError(f"`panels={panels!r}`: give distinct entries among {list(known)}.")
+    missing = [p for p in panels if p in UNCERTAINTY_PANELS and p not in available]
+    if missing:
         raise ValueError(
-            f"Table {table_key!r} has no layers[{Key.OBSERVED!r}] (an H&E-only prediction), so only the "
-            f"'predicted' panel exists; pass `panels='predicted'` or leave `panels=None`."
+            f"Table {table_key!r} has no {missing} (the sd needs an ensemble, `n_models > 1`, fitted with validation "
+            "spots; the OOD score a model fitted by this version); leave them out of `panels`."
         )
-    return [p for p in PANELS if p in panels]  # fixed order: observed | predicted | residual
+    if not measured and any(p in (Key.OBSERVED, RESIDUAL) for p in panels):
+        raise ValueError(
+            f"Table {table_key!r} has no layers[{Key.OBSERVED!r}] (an H&E-only prediction), so the 'observed' and "
+            f"'residual' panels do not exist; pass `panels='predicted'` or leave `panels=None`."
+        )
+    return [p for p in known if p in panels]  # fixed order: observed | predicted | residual | sd | ood
 
 
 def _norms(view: SpotView, gene: str) -> dict[str, Normalize]:
@@ -146,7 +175,10 @@ def _norms(view: SpotView, gene: str) -> dict[str, Normalize]:
         expression = np.concatenate([expression, view.values(gene, Key.OBSERVED)])
     expression = expression[np.isfinite(expression)]
     low, high = (float(expression.min()), float(expression.max())) if expression.size else (0.0, 1.0)
-    norms = {Key.OBSERVED: Normalize(low, high), Key.PREDICTED: Normalize(low, high)}
+    norms = {Key.OBSERVED: Normalize(low, high), Key.PREDICTED: Normalize(low, high), OOD: Normalize(0.0, 1.0)}
+    if Key.PREDICTED_SD in view.layers:
+        sd = view.values(gene, Key.PREDICTED_SD)
+        norms[Key.PREDICTED_SD] = Normalize(0.0, float(np.nanmax(sd)) if np.isfinite(sd).any() else 1.0)
     if view.with_observed:
         residual = np.abs(view.values(gene, RESIDUAL))
         limit = float(np.nanmax(residual)) if np.isfinite(residual).any() else 0.0
@@ -156,8 +188,9 @@ def _norms(view: SpotView, gene: str) -> dict[str, Normalize]:
 
 
 def _colour_groups(panels: list[str]) -> list[list[str]]:
-    expression = [p for p in panels if p != RESIDUAL]
-    return [group for group in (expression, [RESIDUAL] if RESIDUAL in panels else []) if group]
+    """Panels sharing a colour bar: observed with predicted, then each other panel on its own."""
+    expression = [p for p in panels if p in (Key.OBSERVED, Key.PREDICTED)]
+    return [group for group in [expression] + [[p] for p in panels if p not in expression] if group]
 
 
 def _title(gene: str, section: str, panel: str, r: float | None) -> str:
@@ -165,6 +198,10 @@ def _title(gene: str, section: str, panel: str, r: float | None) -> str:
         return f"{gene} observed ({section})"
     if panel == RESIDUAL:
         return f"{gene} residual ({section})"
+    if panel == Key.PREDICTED_SD:
+        return f"{gene} sd ({section})"
+    if panel == OOD:
+        return f"out of distribution ({section})"
     correlation = "" if r is None else (", r = n/a" if not np.isfinite(r) else f", r = {r:.2f}")
     return f"{gene} predicted ({section}){correlation}"
 
@@ -172,7 +209,7 @@ def _title(gene: str, section: str, panel: str, r: float | None) -> str:
 def _draw(view: SpotView, region: str, gene: str, panel: str, norm: Normalize, ax: Axes, title: str) -> None:
     import spatialdata_plot  # noqa: F401  (registers the `.pl` accessor)
 
-    cmap = RESIDUAL_CMAP if panel == RESIDUAL else EXPRESSION_CMAP
+    cmap = _CMAPS.get(panel, EXPRESSION_CMAP)
     # spatialdata-plot renders the image (any scale, multiscale aware) and the spots coloured from the table
     # layer; colour bars are drawn per row by `spatial_genes`, shared across the panels of one gene.
     (

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from spatialdata import SpatialData
 
 RESIDUAL = "residual"
+OOD = "ood"  # panel of obs["hyperst_ood"], drawn as a layer of the plotting table (the same value for every gene)
 PLOT_TABLE = "hyperst_plot"
 
 
@@ -43,6 +44,11 @@ class SpotView:
 
     def section(self, region: str) -> str:
         return self.sections[region]
+
+    @property
+    def layers(self) -> set[str]:
+        """The layers drawn: predicted, and observed, residual, predicted_sd, ood where the table has them."""
+        return set(next(iter(self.views.values())).tables[self.table_name].layers)
 
     def values(self, gene: str, layer: str, region: str | None = None) -> np.ndarray:
         """Return the values of ``gene`` in ``layer`` over the spots of ``region`` (default all shown spots)."""
@@ -119,7 +125,13 @@ def section_labels(table: AnnData, table_key: str) -> dict[str, str]:
 
 
 def build_view(
-    sdata: SpatialData, table: AnnData, genes: list[str], regions: list[str], *, with_observed: bool
+    sdata: SpatialData,
+    table: AnnData,
+    genes: list[str],
+    regions: list[str],
+    *,
+    with_observed: bool,
+    with_uncertainty: bool = False,
 ) -> SpotView:
     """Collect the images, spots and values to draw without copying images or modifying ``sdata``."""
     import anndata as ad
@@ -144,6 +156,11 @@ def build_view(
         if with_observed:
             layers[Key.OBSERVED] = _dense(table.layers[Key.OBSERVED], keep, columns)
             layers[RESIDUAL] = layers[Key.OBSERVED] - layers[Key.PREDICTED]
+        if with_uncertainty and Key.PREDICTED_SD in table.layers:
+            layers[Key.PREDICTED_SD] = _dense(table.layers[Key.PREDICTED_SD], keep, columns)
+        if with_uncertainty and Key.OOD in table.obs:
+            ood = table.obs[Key.OOD].to_numpy(dtype=np.float32)[keep]
+            layers[OOD] = np.repeat(ood[:, None], len(genes), axis=1)
         obs = pd.DataFrame(
             {
                 region_key: pd.Categorical([region] * int(keep.sum()), categories=[region]),

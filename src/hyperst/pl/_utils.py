@@ -19,6 +19,9 @@ OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "
 EXPRESSION_CMAP = "viridis"
 #: Diverging colour map for residuals (centred at 0).
 RESIDUAL_CMAP = "RdBu_r"
+# Uncertainty: the sd on a sequential map distinct from expression, the OOD score from white (typical) to red.
+SD_CMAP = "magma_r"
+OOD_CMAP = "Reds"
 
 
 def new_axes(ax: Axes | None, figsize: tuple[float, float] | None) -> tuple[Figure, Axes]:
