@@ -103,21 +103,24 @@ def test_fit_predict_evaluate(store, tmp_path, fast_fit_kwargs, capsys):
     assert float(pcc_row.split()[1]) == pytest.approx(saved, abs=1e-4)
 
 
-def test_predict_tile_tissue_on_an_he_only_slide(toy_sdata, model_dir, tmp_path):
+def test_predict_tile_tissue_on_an_he_only_slide(toy_sdata, toy_model, model_dir, tmp_path):
     """An H&E image and nothing else: `--tile-tissue` lays the grid, predicts for it, writes shapes and table."""
     import spatialdata
 
     image = toy_sdata.images["S1_image"]
     he = write(spatialdata.SpatialData(images={"slide": image}), tmp_path / "he.zarr")
     out = tmp_path / "he_out.zarr"
-    result = run("predict", str(he), "--model", str(model_dir), "--out", str(out), "--tile-tissue", "slide",
+    result = run("predict", str(he), "--model", str(model_dir), "--out", str(out), "--tile-tissue",
                  "--without-images")  # fmt: skip
     assert result.returncode == 0, result.stderr
     written = spatialdata.read_zarr(out)
     assert list(written.images) == [] and list(written.shapes) == ["slide_tiles"]
-    grid = hst.pp.tile_tissue(spatialdata.read_zarr(he), "slide", inplace=False)
     table = written.tables["hyperst"]
-    assert table.n_obs == len(grid) == len(written.shapes["slide_tiles"]) > 50
+    sdata = spatialdata.read_zarr(he)  # the same steps through the Python API
+    hst.pp.tile_tissue(sdata, "slide")
+    hst.tl.predict(sdata, toy_model, table_key=None, spots_key="slide_tiles")
+    assert table.n_obs == sdata.tables["hyperst"].n_obs == len(written.shapes["slide_tiles"]) > 50
+    np.testing.assert_allclose(table.layers["predicted"], sdata.tables["hyperst"].layers["predicted"], atol=1e-5)
     assert "observed" not in table.layers and np.isfinite(table.layers["predicted"]).all()
     assert list(np.atleast_1d(table.uns["spatialdata_attrs"]["region"])) == ["slide_tiles"]
 
@@ -174,6 +177,15 @@ def test_existing_output_needs_overwrite(store, model_dir, tmp_path, capsys):
     assert os.listdir(out) == ["keep"]
     assert main(["fit", str(store), "--out", str(model_dir)]) == 1  # checked before reading or training
     assert "exists; pass --overwrite" in capsys.readouterr().err
+
+
+def test_tile_tissue_needs_a_key_with_several_images(store, model_dir, tmp_path, capsys):
+    args = ["predict", str(store), "--model", str(model_dir), "--out", str(tmp_path / "o.zarr"), "--tile-tissue"]
+    assert main(args) == 1
+    assert "has 2 images (['S1_image', 'S2_image']); name one: --tile-tissue IMAGE_KEY" in capsys.readouterr().err
+    assert main([*args, "S1_image", "--evaluate"]) == 1
+    assert "--evaluate needs measured counts" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
 
 
 def test_write_is_atomic(tmp_path):

@@ -27,7 +27,19 @@ __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``hyperst`` command line with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
+    """Run the ``hyperst`` command line (the ``hyperst`` entry point and ``python -m hyperst``).
+
+    Parameters
+    ----------
+    argv
+        Arguments after the program name, e.g. ``["predict", "slide.zarr", "--model", "model", "--out", "o.zarr"]``;
+        default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    The exit status: 0 on success, 1 for bad input found while running (a missing file, an existing output, a wrong
+    value), 2 for a wrong command line (argparse exits with 2 itself). Errors are one line on stderr.
+    """
     parser = build_parser(__version__)
     args = parser.parse_args(argv)
     if args.command is None:

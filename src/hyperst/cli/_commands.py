@@ -12,7 +12,7 @@ import sys
 from contextlib import redirect_stdout
 from typing import Any
 
-from hyperst._constants import Key
+from hyperst._constants import TILES_SUFFIX, Key
 from hyperst._logging import logger
 from hyperst.cli._store import check_input, check_output, read_store, write_store, write_text
 
@@ -76,29 +76,31 @@ def predict(args: argparse.Namespace) -> None:
     out = check_output(args.out, args.overwrite)
     check_input(args.data, "The input")  # the cheap checks before loading the model
     model_dir = check_input(args.model, "The model folder")
-    if args.evaluate and args.tile_tissue:
+    tiling = args.tile_tissue is not None
+    if args.evaluate and tiling:
         raise ValueError("--evaluate needs measured counts, which a grid laid by --tile-tissue does not have.")
     model = hst.HyperST.load(model_dir)
     sdata = read_store(args.data)
     table_key = args.table_key
-    if table_key is None and not args.tile_tissue:
+    if table_key is None and not tiling:
         table_key = Key.TABLE if Key.TABLE in sdata.tables else None
         if table_key is None:
             logger.info("No table %r: predicting for the spots without measured counts.", Key.TABLE)
     elif table_key is not None and table_key not in sdata.tables:
         raise KeyError(f"--table-key {table_key!r} is not a table of {args.data} (tables: {list(sdata.tables)}).")
-    if table_key is None and not (args.spots or args.tile_tissue):
+    if table_key is None and not (args.spots or tiling):
         raise ValueError(f"{args.data} has no table: name the spots with --spots KEY, or use --tile-tissue IMAGE_KEY.")
     if args.evaluate and table_key is None:
         raise ValueError("--evaluate needs a table of measured counts (--table-key).")
 
     spots_key, diameter, mpp = args.spots, args.spot_diameter_um, args.microns_per_pixel
-    if args.tile_tissue:
+    if tiling:
+        image_key = args.tile_tissue or _only_image(sdata, args.data)
         diameter = diameter or PLATFORM_UM[args.grid][0]
-        spots_key = f"{args.tile_tissue}_tiles"
+        spots_key = f"{image_key}{TILES_SUFFIX}"
         hst.pp.tile_tissue(
             sdata,
-            args.tile_tissue,
+            image_key,
             spots_key_added=spots_key,
             spacing_um=args.spacing_um,
             spot_diameter_um=diameter,
@@ -178,6 +180,13 @@ def summary_table(summary: dict[str, Any]) -> str:
 def _check_table(sdata: Any, table_key: str) -> None:
     if table_key not in sdata.tables:
         raise KeyError(f"No table {table_key!r} (tables: {list(sdata.tables)}); pass --table-key.")
+
+
+def _only_image(sdata: Any, path: str) -> str:
+    images = list(sdata.images)
+    if len(images) != 1:
+        raise ValueError(f"{path} has {len(images)} images ({images}); name one: --tile-tissue IMAGE_KEY.")
+    return images[0]
 
 
 def _read_genes(path: str) -> list[str]:

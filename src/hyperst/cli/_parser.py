@@ -7,6 +7,7 @@ from typing import Any
 
 from hyperst._constants import DEFAULT_ENCODER, Checkpoint, Key, TargetScale, TileGrid, Unit, ValidationMode, choices
 
+ONLY_IMAGE = ""  # `--tile-tissue` without a key: the store's only image
 EPILOG = "Logs and progress go to stderr. Documentation: https://hyperst.readthedocs.io/en/latest/cli.html"
 
 
@@ -67,7 +68,13 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     predict.add_argument("--out", required=True, metavar="OUT.zarr", help="zarr store to write")
     where = predict.add_mutually_exclusive_group()
     where.add_argument("--spots", action="append", metavar="KEY", help="spots element(s) to predict")
-    where.add_argument("--tile-tissue", metavar="IMAGE_KEY", help="lay a spot grid over the tissue first")
+    where.add_argument(
+        "--tile-tissue",
+        nargs="?",
+        const=ONLY_IMAGE,
+        metavar="IMAGE_KEY",
+        help="lay a spot grid over the tissue of this image (default: the only image) and predict for it",
+    )
     predict.add_argument("--table-key", help=f"table of the spots (default: {Key.TABLE!r} when present, else none)")
     predict.add_argument("--layer", help="layer of the table holding the counts (default: X)")
     predict.add_argument("--image-key", action="append", metavar="KEY|SPOTS=IMAGE", help="image per spots element")
