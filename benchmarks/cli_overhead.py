@@ -10,7 +10,8 @@ read, train, save), each timed as wall-clock seconds:
 - ``in session``: the ``hst.tl`` call alone in a warm process (the data in memory, imports done), what a notebook
   pays: the difference to ``cli`` is what a batch job pays per slide for imports and I/O.
 
-Every number is a median over repeats with its min-max range (the machine is shared).
+Every number is a median over repeats with its min-max range. Wall time and CPU time (user + system of the
+process) are both reported: on a shared machine wall time grows with the load, CPU time much less.
 
 Run (one torch thread)::
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -55,11 +57,26 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
-def timed(command: list[str]) -> float:
+CPU: dict[tuple[str, str], list[float]] = {}  # CPU seconds (user + system) of the subprocesses, by (command, how)
+
+
+def timed(command: list[str], key: tuple[str, str] | None = None) -> float:
+    """Wall seconds of ``command`` in a fresh process; its CPU seconds go to ``CPU[key]`` (less load-dependent)."""
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, check=True, env=env, capture_output=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if key is not None:
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        CPU.setdefault(key, []).append(cpu)
+    return wall
+
+
+def cpu_now() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def cli_fit_args(data: Path, out: Path) -> list[str]:
@@ -97,35 +114,41 @@ def main() -> None:
         model = hst.HyperST.load(model_dir)
         hst.tl.predict(backed, model, inplace=False)  # warm-up: imports and first-call costs
         for _ in range(args.repeats):
-            times.setdefault(("predict", "cli"), []).append(
-                timed([*cli, "predict", str(data), "--model", str(model_dir), "--out", str(out), "--overwrite", "-q"])
+            key = ("predict", "cli")
+            predict_args = ["predict", str(data), "--model", str(model_dir), "--out", str(out), "--overwrite", "-q"]
+            times.setdefault(key, []).append(timed([*cli, *predict_args], key))
+            key = ("predict", "python script")
+            times.setdefault(key, []).append(
+                timed([*python, "-c", PREDICT_SCRIPT, str(data), str(model_dir), str(out)], key)
             )
-            times.setdefault(("predict", "python script"), []).append(
-                timed([*python, "-c", PREDICT_SCRIPT, str(data), str(model_dir), str(out)])
-            )
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), cpu_now()
             hst.tl.predict(backed, model, inplace=False)
             times.setdefault(("predict", "in session"), []).append(time.perf_counter() - start)
+            CPU.setdefault(("predict", "in session"), []).append(cpu_now() - cpu)
 
-            times.setdefault(("fit", "cli"), []).append(timed([*cli, *cli_fit_args(data, folder / "m_cli")]))
-            times.setdefault(("fit", "python script"), []).append(
-                timed([*python, "-c", FIT_SCRIPT, str(data), str(folder / "m_script")])
+            key = ("fit", "cli")
+            times.setdefault(key, []).append(timed([*cli, *cli_fit_args(data, folder / "m_cli")], key))
+            key = ("fit", "python script")
+            times.setdefault(key, []).append(
+                timed([*python, "-c", FIT_SCRIPT, str(data), str(folder / "m_script")], key)
             )
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), cpu_now()
             hst.tl.fit(backed, progress_bar=False, encoder_kwargs=ENCODER_KWARGS, **FIT_OPTIONS)
             times.setdefault(("fit", "in session"), []).append(time.perf_counter() - start)
+            CPU.setdefault(("fit", "in session"), []).append(cpu_now() - cpu)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"toy slide: 2 sections x 120 spots, 30 genes; {args.repeats} repeats\n")
-    print("| command | how | wall time (s) | minus in session (s) |")
-    print("|---|---|---|---|")
+    print("| command | how | wall time (s) | CPU time (s) | CPU minus in session (s) |")
+    print("|---|---|---|---|---|")
     for command in ("predict", "fit"):
-        session = statistics.median(times[(command, "in session")])
+        session = statistics.median(CPU[(command, "in session")])
         for how in ("cli", "python script", "in session"):
-            values = times[(command, how)]
-            print(f"| {command} | {how} | {spread(values)} | {statistics.median(values) - session:.2f} |")
+            cpu = CPU[(command, how)]
+            row = f"| {command} | {how} | {spread(times[(command, how)])} | {spread(cpu)} |"
+            print(f"{row} {statistics.median(cpu) - session:.2f} |")
 
 
 if __name__ == "__main__":

@@ -184,7 +184,7 @@ def test_tile_tissue_needs_a_key_with_several_images(store, model_dir, tmp_path,
     assert main(args) == 1
     assert "has 2 images (['S1_image', 'S2_image']); name one: --tile-tissue IMAGE_KEY" in capsys.readouterr().err
     assert main([*args, "S1_image", "--evaluate"]) == 1
-    assert "--evaluate needs measured counts" in capsys.readouterr().err
+    assert "--tile-tissue predicts a new grid without measurements" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
 
 

@@ -40,8 +40,9 @@ def fit(args: argparse.Namespace) -> None:
 
     out = check_output(args.out, args.overwrite)
     settings = dict(args.settings)
-    for key in sorted(set(settings) & set(FIT_FLAGS)):
-        raise ValueError(f"--set {key}=... has its own option: use {FIT_FLAGS[key]}.")
+    clash = sorted(set(settings) & set(FIT_FLAGS))
+    if clash:
+        raise ValueError(f"--set {clash[0]}=... has its own option: use {FIT_FLAGS[clash[0]]}.")
     genes = _read_genes(args.genes) if args.genes else None
     sdata = read_store(args.data)
     if args.n_genes is not None:
@@ -77,8 +78,11 @@ def predict(args: argparse.Namespace) -> None:
     check_input(args.data, "The input")  # the cheap checks before loading the model
     model_dir = check_input(args.model, "The model folder")
     tiling = args.tile_tissue is not None
-    if args.evaluate and tiling:
-        raise ValueError("--evaluate needs measured counts, which a grid laid by --tile-tissue does not have.")
+    if tiling and (args.evaluate or args.table_key is not None):
+        raise ValueError(
+            "--tile-tissue predicts a new grid without measurements: drop --evaluate and --table-key, or predict "
+            "the measured spots with --spots."
+        )
     model = hst.HyperST.load(model_dir)
     sdata = read_store(args.data)
     table_key = args.table_key
