@@ -34,6 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "tl": {"model", "train", "module", "nn", "geometry", "data", "pp"},
     "pl": {"model", "geometry", "data", "tl"},
     "cli": {"tl", "pp", "pl", "model", "data", "datasets", "io"},
+    "__main__": {"cli"},  # `python -m hyperst` runs the command line
 }
 
 

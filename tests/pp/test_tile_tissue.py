@@ -163,9 +163,9 @@ def test_multiscale_float_image_reads_a_coarse_level(slide):
     shapes = hst.pp.tile_tissue(SpatialData(images={"slide": pyramid}), inplace=False)
     # tissue is detected on level 1 (4 µm/px, the coarsest finer than 55 / 8 µm), not on level 0
     from hyperst.data._image import image_levels
-    from hyperst.pp._tile_tissue import _tissue_mask
+    from hyperst.pp._tissue_mask import tissue_mask
 
-    mask, downscale = _tissue_mask(image_levels(pyramid, "slide"), (0, 1, 2), MPP, 55.0)
+    mask, downscale = tissue_mask(image_levels(pyramid, "slide"), (0, 1, 2), MPP, 55.0)
     assert downscale == pytest.approx((2.0, 2.0), rel=0.01) and mask.shape == (345, 412)
     reference = hst.pp.tile_tissue(slide, IMAGE, inplace=False)
     assert abs(len(shapes) - len(reference)) <= 0.1 * len(reference)
@@ -213,3 +213,30 @@ def test_bad_inputs_leave_sdata_unchanged(slide, caplog):
         shapes = hst.pp.tile_tissue(slide, IMAGE, microns_per_pixel=1.0, inplace=False)
     assert "microns_per_pixel=1" in caplog.text
     np.testing.assert_allclose(shapes["radius"], 27.5)
+
+
+def test_tinted_glass_two_biopsies_and_debris():
+    """Tinted, noisy glass (scanner white balance) is not tissue; a small biopsy next to a large one is kept, a
+    speck is not. A fixed colour-saturation rule took the whole tinted glass for tissue."""
+    from spatialdata import SpatialData
+    from spatialdata.models import Image2DModel
+
+    rng = np.random.default_rng(0)
+    height, width = 600, 800
+    rgb = np.empty((3, height, width), dtype=np.int16)
+    rgb[:] = np.array([235, 228, 196])[:, None, None]  # yellowish glass
+    yy, xx = np.ogrid[:height, :width]
+    pieces = {"large": (300, 250, 200), "small": (300, 640, 60), "speck": (80, 700, 5)}  # y, x, radius in px
+    for y, x, radius in pieces.values():
+        rgb[:, (yy - y) ** 2 + (xx - x) ** 2 < radius**2] = np.array([200, 110, 170])[:, None]
+    rgb = np.clip(rgb + rng.integers(-10, 11, rgb.shape), 0, 255).astype(np.uint8)  # channel noise of a scan
+    sdata = SpatialData(images={"slide": Image2DModel.parse(rgb, dims=("c", "y", "x"))})
+
+    shapes = hst.pp.tile_tissue(sdata, microns_per_pixel=MPP, inplace=False)
+    xy = np.column_stack([shapes.geometry.x, shapes.geometry.y])
+    where = {name: np.hypot(xy[:, 0] - x, xy[:, 1] - y) < radius for name, (y, x, radius) in pieces.items()}
+    assert (where["large"] | where["small"]).all()  # nothing on the noisy glass
+    assert where["small"].sum() >= 2 and not where["speck"].any()
+    cell_px = (100.0 / MPP) ** 2 * np.sqrt(3) / 2  # hexagonal cell of 100 µm spacing, in px
+    expected = np.pi * 200**2 / cell_px
+    assert 0.75 * expected <= where["large"].sum() <= 1.1 * expected

@@ -1,10 +1,12 @@
 """``hst.pp.tile_tissue``: a Visium-like spot grid over the tissue of an H&E slide that has no measured spots.
 
-Tissue is detected on a downsampled read of the image (the coarsest pyramid level fine enough, then a
-chunk-wise block mean), never on the full-resolution slide in memory. A pixel is tissue when its colour is
-saturated, the criterion the data layer uses to check that spots lie on tissue
-(:func:`hyperst.data.tissue_fraction`). Spot centres are laid on a hexagonal (or square) lattice in level-0
-pixels of the image, and a spot is kept when most of its disk is tissue.
+Tissue is detected by squidpy's ``detect_tissue`` (Otsu threshold on luminance, background oriented by the image
+corners, holes filled, debris dropped) on a downsampled read of the image (the coarsest pyramid level fine enough,
+then a chunk-wise block mean), never on the full-resolution slide in memory. Spot centres are laid on a hexagonal
+(or square) lattice in level-0 pixels of the image, and a spot is kept when most of its disk is tissue. squidpy's
+``make_tiles`` / ``make_tiles_from_spots`` are not used: they lay square tiles on a square pixel grid (or around
+existing spots), classify them on a level-0 mask and write a labels element into the object; a Visium-like
+hexagonal grid of circles at physical spacing is what prediction needs.
 """
 
 from __future__ import annotations
@@ -17,13 +19,12 @@ import numpy as np
 from hyperst import data
 from hyperst._constants import TILES_SUFFIX, TileGrid, Unit, check_choice
 from hyperst._logging import logger
+from hyperst.pp._tissue_mask import tissue_mask
 
 if TYPE_CHECKING:
     from geopandas import GeoDataFrame
     from spatialdata import SpatialData
 
-_WORKING_PX_PER_DIAMETER = 8  # tissue is detected at about 1/8 of a spot diameter per pixel
-_MAX_WORKING_PIXELS = 25_000_000  # cap of the downsampled read (about 5000 x 5000 px)
 _PLAUSIBLE_UM_PER_PX = (0.05, 20.0)  # bright-field scans and their thumbnails
 _SCALE_TOLERANCE = 0.01  # relative difference below which two pixel sizes agree
 
@@ -45,9 +46,10 @@ def tile_tissue(
     """Lay a spot grid over the tissue of an H&E image, for prediction on slides without measured spots.
 
     Tissue is detected on a downsampled read of the image (about 8 pixels per spot diameter; a pyramid level
-    when there is one), so whole slides never sit in memory at full resolution. A pixel counts as tissue when its
-    colour is saturated (haematoxylin and eosin are; glass, dark borders and grey padding are not). Spots are laid
-    on a lattice aligned with the image axes and kept when at least ``min_tissue_fraction`` of their disk is
+    when there is one), so whole slides never sit in memory at full resolution, with squidpy's
+    :func:`~squidpy.experimental.im.detect_tissue` (Otsu threshold on luminance against the glass of the image
+    corners; pieces smaller than a spot dropped, holes smaller than a quarter spot filled). Spots are laid on a
+    lattice aligned with the image axes and kept when at least ``min_tissue_fraction`` of their disk is
     tissue. The spots are circles in level-0 pixel coordinates of the image with the image's transformations, so
     they share its coordinate system(s), and :func:`hyperst.tl.predict` with ``table_key=None`` and
     ``spots_key=`` the new element predicts for them. It infers the pixel size from the grid (Visium: hexagonal,
@@ -101,8 +103,10 @@ def tile_tissue(
     ``microns_per_pixel`` or from the image's transformation: a coordinate system to which the image maps with a
     non-identity, isotropic scale (e.g. ``Scale([0.5, 0.5])``) is taken to be in µm, and that scale is the size
     of a level-0 pixel. An identity transformation (pixel coordinates, the default of a freshly parsed image)
-    gives no pixel size: pass ``microns_per_pixel=``. Pen marks and other coloured debris count as tissue;
-    drop the spots on them from the returned shapes if needed.
+    gives no pixel size: pass ``microns_per_pixel=``. Pen marks and other debris darker than the glass count as
+    tissue; drop the spots on them from the returned shapes if needed. The threshold separates tissue from the
+    glass around it: an image cut inside the tissue (no glass, e.g. in its corners) is split into its darker and
+    lighter halves instead.
 
     Examples
     --------
@@ -126,11 +130,11 @@ def tile_tissue(
     mpp = _pixel_size(image_key, transformations, microns_per_pixel, coordinate_system)
 
     levels = data.image_levels(element, image_key)
-    mask, downscale = _tissue_mask(levels, channels, mpp, spot_diameter_um)
+    mask, downscale = tissue_mask(levels, channels, mpp, spot_diameter_um)
     tissue_um2 = float(mask.sum()) * downscale[0] * downscale[1] * mpp**2
     if not mask.any():
         raise ValueError(
-            f"No tissue detected in image {image_key!r}: no pixel has the saturated colour of stained tissue. "
+            f"No tissue detected in image {image_key!r}: no stained (saturated) colour, or no piece of a spot's size. "
             "`tile_tissue` needs a bright-field H&E (or similarly stained) RGB image; for spots you already have, "
             "pass them to `hst.tl.predict(..., spots_key=)`."
         )
@@ -266,34 +270,6 @@ def _scale_of(transformation: Any) -> float | None:
     if singular.min() <= 0 or singular.max() / singular.min() - 1 > _SCALE_TOLERANCE:
         return None
     return float(np.sqrt(singular.max() * singular.min()))
-
-
-def _tissue_mask(
-    levels: list[data.ImageLevel], channels: tuple[int, ...], mpp: float, spot_diameter_um: float
-) -> tuple[np.ndarray, tuple[float, float]]:
-    """Tissue mask ``(h, w)`` of a downsampled read and its level-0 pixels per mask pixel ``(x, y)``."""
-    import dask.array as da
-    from scipy import ndimage
-
-    target = spot_diameter_um / _WORKING_PX_PER_DIAMETER / mpp  # level-0 pixels per working pixel
-    fine_enough = [level for level in levels if level.downscale[0] <= target * 1.01]
-    level = fine_enough[-1] if fine_enough else levels[0]
-    height, width = level.shape_yx
-    factor = max(1, int(target / level.downscale[0]))
-    while (height // factor) * (width // factor) > _MAX_WORKING_PIXELS:
-        factor += 1
-    read = da.asarray(level.data)[list(channels)]
-    if factor > 1:
-        read = da.coarsen(np.mean, read, {1: factor, 2: factor}, trim_excess=True)
-    pixels = np.nan_to_num(np.asarray(read.compute(), dtype=np.float32))
-    scale = data.value_scale(level.data.dtype, float(pixels.max()) if pixels.size else 0.0)
-    rgb = np.clip(pixels * scale, 0, 255).round().astype(np.uint8)
-    # every pixel as a 1 x 1 crop: the data layer's criterion, so kept spots pass its on-tissue check
-    mask = data.tissue_fraction(rgb.reshape(3, -1).T[:, :, None, None]).reshape(rgb.shape[1:]) > 0
-    mask = ndimage.binary_opening(ndimage.binary_closing(mask), border_value=0)  # fill pinholes, drop specks
-    downscale = (level.downscale[0] * factor, level.downscale[1] * factor)
-    logger.debug("Tissue detected on a %d x %d px read (%.3g µm/px).", mask.shape[1], mask.shape[0], downscale[0] * mpp)
-    return mask, downscale
 
 
 def _lattice(mask: np.ndarray, downscale: tuple[float, float], spacing_px: float, radius_px: float, grid: str):
