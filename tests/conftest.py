@@ -56,6 +56,14 @@ def toy_model(toy_sdata):
 
 
 @pytest.fixture(scope="session")
+def toy_ensemble(toy_sdata):
+    """A tiny three-member ensemble trained once on ``toy_sdata`` (2 epochs); tests must not modify it."""
+    import hyperst as hst
+
+    return hst.tl.fit(toy_sdata, max_epochs=2, n_models=3, **FAST)
+
+
+@pytest.fixture(scope="session")
 def predicted_sdata(toy_sdata, toy_model):
     """A copy of ``toy_sdata`` with the ``hyperst`` table of ``toy_model`` (evaluated); tests must not modify it."""
     import spatialdata

@@ -16,7 +16,10 @@ def test_cross_validate_learns_held_out_section(toy_sdata, fast_fit_kwargs):
     assert list(cv["held_out"]) == ["S1", "S2"]
     assert (cv["n_test"] == 120).all()
     expected = {"pcc_mean", "pcc@10", "pcc@50", "mse", "mae", "rvd", "pcc_mean_norm", "mse_norm"}
+    # the frozen encoder's default ensemble is calibrated and scored on every held-out section
+    expected |= {"coverage", "sd_error_spearman", "ood_flagged"}
     assert expected <= set(cv.columns)
+    assert cv["coverage"].between(0.6, 1.0).all(), cv["coverage"]  # calibrated within sections, tested across
     # well above chance on a section the model never saw, on raw and on depth-normalised values
     assert (cv["pcc_mean"] > 0.3).all(), cv["pcc_mean"]
     assert (cv["pcc_mean_norm"] > 0.2).all(), cv["pcc_mean_norm"]

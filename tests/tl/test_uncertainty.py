@@ -13,11 +13,9 @@ import hyperst as hst
 from hyperst.model import HyperST
 
 
-@pytest.fixture(scope="module")
-def ensemble(toy_sdata):
-    from tests.conftest import FAST
-
-    return hst.tl.fit(toy_sdata, max_epochs=2, n_models=3, **FAST)
+@pytest.fixture
+def ensemble(toy_ensemble):
+    return toy_ensemble
 
 
 def test_ensemble_writes_calibrated_sd_and_ood(toy_sdata, ensemble):
