@@ -204,6 +204,11 @@ class HyperST:
         same random dihedral transform on the spot and niche crop of a sample when ``augment``. Without validation
         spots, early stopping watches the training loss.
 
+        The members of an ensemble train one after the other on the same spots and validation split (member ``i``
+        with seed ``seed + i``); the validation spots then calibrate their spread (:class:`Calibration`, ensembles
+        only), and the training spots' image features become the out-of-distribution reference
+        (:class:`OODReference`), at the cost of one more pass over those spots.
+
         Parameters
         ----------
         spots
