@@ -7,5 +7,6 @@ Between the data layer (:mod:`hyperst.data`, which it reads) and the torch stack
 from __future__ import annotations
 
 from hyperst.model._model import HyperST
+from hyperst.model._save_load import model_digest
 
-__all__ = ["HyperST"]
+__all__ = ["HyperST", "model_digest"]

@@ -88,6 +88,7 @@ class HyperST:
         self.history = pd.DataFrame()
         self.train_params: dict[str, Any] = {}
         self.is_trained = False
+        self.adapted_from: dict[str, Any] | None = None  # provenance of a model made by `hst.tl.adapt`
 
     @property
     def input_size(self) -> int:
@@ -151,6 +152,7 @@ class HyperST:
         cache_dir: str | None = None,
         num_workers: int = 0,
         features: tuple[np.ndarray, np.ndarray] | None = None,
+        fit_scaler: bool | np.ndarray = True,
     ) -> HyperST:
         """Train on the spots ``train`` (row positions into ``spots``); early-stop on ``validation``.
 
@@ -191,6 +193,10 @@ class HyperST:
             DataLoader worker processes.
         features
             Precomputed frozen-encoder features of every spot (e.g. shared by the folds of a cross-validation).
+        fit_scaler
+            Frozen encoders: standardise features with the training spots' statistics (``True``), keep the
+            scaler as it is (``False``, fine-tuning a trained model: :func:`hyperst.tl.adapt`), or fit it on these
+            row positions of ``spots``.
 
         Returns
         -------
@@ -222,7 +228,9 @@ class HyperST:
                 if features is None:
                     features = _training_data.frozen_features(self.encoder, spots, progress=progress_bar)
                 features = self._scaled_features(features, spots)
-                self.module.scaler.fit(torch.from_numpy(np.concatenate([f[train] for f in features])))
+                if fit_scaler is not False:
+                    rows = train if fit_scaler is True else np.asarray(fit_scaler, dtype=int)
+                    self.module.scaler.fit(torch.from_numpy(np.concatenate([f[rows] for f in features])))
             else:
                 features = None
             train_loader, val_loader = _training_data.training_loaders(

@@ -7,6 +7,7 @@ take the model class (``load_model(cls, path)``, as scvi-tools' ``_save_load``),
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -36,24 +37,7 @@ def save_model(model: HyperST, path: str | Path, *, overwrite: bool = False) -> 
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass `overwrite=True` to replace it.")
-    try:
-        encoder_config = model.encoder.config()
-    except NotImplementedError as error:
-        raise TypeError(f"Cannot save the encoder: {error}") from error
-    config = {
-        "format_version": FORMAT_VERSION,
-        "hyperst_version": version("hyperst"),
-        "genes": model.genes,
-        "encoder": {"name": model.encoder.name, "class": type(model.encoder).__qualname__, "config": encoder_config},
-        "module": model.config.to_dict(),
-        "target": model.target_record(),
-        "feature_scaling": model.feature_scaling,
-        "train_params": model.train_params,
-        "is_trained": model.is_trained,
-        "history": json.loads(model.history.reset_index().to_json(orient="records")) if len(model.history) else [],
-    }
-    keep = set(model.module.saved_state_keys())
-    state = {k: v.detach().cpu().contiguous() for k, v in model.module.state_dict().items() if k in keep}
+    config, state = _config(model), _state(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
@@ -64,6 +48,46 @@ def save_model(model: HyperST, path: str | Path, *, overwrite: bool = False) -> 
         staging.rename(path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def model_digest(model: HyperST) -> dict[str, str]:
+    """sha256 of what :meth:`HyperST.save` would write: the configuration (as JSON) and the weights.
+
+    Names a model without saving it (the provenance :func:`hyperst.tl.adapt` records of its base model).
+    """
+    weights = hashlib.sha256()
+    for key, tensor in sorted(_state(model).items()):
+        weights.update(key.encode())
+        weights.update(tensor.numpy().tobytes())
+    config = json.dumps(_config(model), sort_keys=True).encode()
+    return {"config_sha256": hashlib.sha256(config).hexdigest(), "weights_sha256": weights.hexdigest()}
+
+
+def _config(model: HyperST) -> dict[str, Any]:
+    """Return the JSON-safe configuration a saved model stores in ``config.json``."""
+    try:
+        encoder_config = model.encoder.config()
+    except NotImplementedError as error:
+        raise TypeError(f"Cannot save the encoder: {error}") from error
+    return {
+        "format_version": FORMAT_VERSION,
+        "hyperst_version": version("hyperst"),
+        "genes": model.genes,
+        "encoder": {"name": model.encoder.name, "class": type(model.encoder).__qualname__, "config": encoder_config},
+        "module": model.config.to_dict(),
+        "target": model.target_record(),
+        "feature_scaling": model.feature_scaling,
+        "train_params": model.train_params,
+        "is_trained": model.is_trained,
+        "history": json.loads(model.history.reset_index().to_json(orient="records")) if len(model.history) else [],
+        "adapted_from": model.adapted_from,
+    }
+
+
+def _state(model: HyperST) -> dict[str, torch.Tensor]:
+    """Return the tensors a saved model stores, on the CPU."""
+    keep = set(model.module.saved_state_keys())
+    return {k: v.detach().cpu().contiguous() for k, v in model.module.state_dict().items() if k in keep}
 
 
 def load_model(cls: type[HyperST], path: str | Path, *, encoder: ImageEncoder | None = None) -> HyperST:
@@ -112,6 +136,7 @@ def load_model(cls: type[HyperST], path: str | Path, *, encoder: ImageEncoder | 
     model.module.load_state_dict(state, strict=not model.encoder.pretrained)
     model.train_params = config["train_params"]
     model.is_trained = bool(config["is_trained"])
+    model.adapted_from = config.get("adapted_from")  # saves before `hst.tl.adapt`: none
     history = pd.DataFrame(config["history"])
     model.history = history.set_index("epoch") if "epoch" in history else history
     return model
