@@ -105,13 +105,34 @@ class ImageToExpression(nn.Module):
 
     @contextmanager
     def training_only(self, part: AdaptParts) -> Iterator[None]:
-        """Within the block, only ``part``'s parameters require gradients (the optimiser sees only those)."""
+        """Within the block, only ``part``'s parameters require gradients (the optimiser sees only those).
+
+        Normalisation layers with running statistics (batch norm) outside ``part`` stay in eval mode, so their
+        statistics do not move either: the parts outside ``part`` end bit-identical.
+        """
         moved = set(self.part_parameters(part))
         held = [p for n, p in self.named_parameters() if p.requires_grad and n not in moved]
+        norms = [
+            m
+            for name, m in self.named_modules()
+            if isinstance(m, nn.modules.batchnorm._NormBase)
+            and m.track_running_stats
+            and not any(f"{name}.{n}" in moved for n, _ in m.named_parameters())
+        ]
         for parameter in held:
             parameter.requires_grad_(False)
+        for norm in norms:  # Lightning calls train() on the whole network every epoch: pin these to eval
+            norm.train = _eval_only.__get__(norm)
+            norm.eval()
         try:
             yield
         finally:
             for parameter in held:
                 parameter.requires_grad_(True)
+            for norm in norms:
+                del norm.train
+
+
+def _eval_only(module: nn.Module, mode: bool = True) -> nn.Module:
+    """``train()`` of a module held in eval mode (see :meth:`ImageToExpression.training_only`)."""
+    return nn.Module.train(module, False)

@@ -36,6 +36,8 @@ def adapt(
     refit_scaler: bool = False,
     layer: str | None = None,
     image_key: str | dict[str, str] | None = None,
+    spot_diameter_um: float | None = None,
+    microns_per_pixel: float | None = None,
     max_epochs: int = 50,
     batch_size: int | None = None,
     lr: float | None = None,
@@ -76,6 +78,9 @@ def adapt(
         images, measured or not) instead of the base model's training spots.
     {layer}
     {image_key}
+    spot_diameter_um, microns_per_pixel
+        Spot diameter and pixel size in µm where the spots cannot tell (a small block of measured spots may not
+        show its lattice), as in :func:`~hyperst.tl.predict`.
     max_epochs, patience, checkpoint, validation, validation_groupby
         Training and early stopping, as in :func:`~hyperst.tl.fit`.
     batch_size, lr, weight_decay
@@ -116,7 +121,14 @@ def adapt(
             "the adapted model keeps the model's panel. Rename the table's genes to match `model.genes`."
         )
     prepared = prepare_spots(
-        sdata, table_key=table_key, genes=model.genes, layer=layer, image_key=image_key, out_of_bounds="pad"
+        sdata,
+        table_key=table_key,
+        genes=model.genes,
+        layer=layer,
+        image_key=image_key,
+        spot_diameter_um=spot_diameter_um,
+        microns_per_pixel=microns_per_pixel,
+        out_of_bounds="pad",
     )
     rows = adaptation_rows(prepared, table.obs_names, spots, seed)
     features = model.frozen_features(prepared, progress=progress_bar) if model.encoder.frozen else None
@@ -187,6 +199,8 @@ def adaptation_rows(spots: SpotData, obs_names: Any, which: Any, seed: int) -> n
 def _table_rows(which: Any, obs_names: Any) -> np.ndarray:
     """Table row positions of ``obs`` names, integer positions or a boolean mask."""
     values = np.asarray(which)
+    if values.size == 0:
+        return np.zeros(0, dtype=int)
     if values.dtype == bool:
         if values.shape != (len(obs_names),):
             raise ValueError(f"A boolean `spots` mask needs one value per table row ({len(obs_names)}).")
