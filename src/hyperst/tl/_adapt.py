@@ -78,13 +78,28 @@ def adapt(
         images, measured or not) instead of the base model's training spots.
     {layer}
     {image_key}
-    spot_diameter_um, microns_per_pixel
-        Spot diameter and pixel size in µm where the spots cannot tell (a small block of measured spots may not
-        show its lattice), as in :func:`~hyperst.tl.predict`.
-    max_epochs, patience, checkpoint, validation, validation_groupby
-        Training and early stopping, as in :func:`~hyperst.tl.fit`.
-    batch_size, lr, weight_decay
-        Default: the base model's (``lr`` times 0.1 for ``train="all"``).
+    spot_diameter_um
+        Spot diameter in µm where the data cannot tell (as in :func:`~hyperst.tl.predict`).
+    microns_per_pixel
+        Pixel size of the image in µm, overriding what the spot grid implies (a small block of measured spots may
+        not show its lattice).
+    max_epochs
+        Upper bound of training epochs (early stopping usually ends sooner).
+    batch_size
+        Spots per batch; default the base model's.
+    lr
+        AdamW learning rate; default the base model's times :data:`LR_SHARE` of ``train``.
+    weight_decay
+        AdamW weight decay; default the base model's.
+    patience
+        Epochs without improvement of the ``checkpoint`` term before stopping; the best weights are restored.
+    checkpoint
+        Which epoch's weights to keep, as in :func:`~hyperst.tl.fit`.
+    validation
+        Early-stopping spots among the adaptation spots, as in :func:`~hyperst.tl.fit` (``"auto"``: a held-out
+        group with 3 or more groups, else a spatial band of each section).
+    validation_groupby
+        Column of ``obs`` whose groups ``validation="group"`` holds out.
     device
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
     progress_bar
