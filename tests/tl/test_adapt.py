@@ -89,6 +89,7 @@ def test_provenance_saved_and_predicted(lab, base, tmp_path):
     record = new.adapted_from
     assert record["base"] == model_digest(base)
     assert record["train"] == "image" and record["refit_scaler"] is False
+    assert new.train_params["lr"] == pytest.approx(base.train_params["lr"] / 10)  # fine-tuning: a tenth
     assert record["n_spots"] == len(record["spots"]) and set(record["spots"]) <= set(lab.tables["table"].obs_names)
     new.save(tmp_path / "adapted")
     loaded = hst.HyperST.load(tmp_path / "adapted")

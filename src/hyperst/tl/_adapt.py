@@ -19,9 +19,10 @@ if TYPE_CHECKING:
     from hyperst.data import SpotData
     from hyperst.model import HyperST
 
-# Learning rate of each part as a share of the base model's: the decoder and the image heads at the base rate,
-# everything (where the encoder and the gene side also move) at a tenth, so that few spots nudge it rather than undo it.
-LR_SHARE = {"head": 1.0, "image": 1.0, "all": 0.1}
+# Default learning rate as a share of the base model's. Measured on her2st B4 (docs/benchmarks.md, "Few-shot
+# adaptation"): the base rate overfits a few spots (decoder only: below the unadapted model at 5% and 10%), a tenth is
+# the best of 1, 0.1 and 0.01 from 10% of the spots on, for every part.
+LR_SHARE = 0.1
 
 
 @doc_params(table_key=doc_table_key_counts, layer=doc_layer, image_key=doc_image_key)
@@ -32,7 +33,7 @@ def adapt(
     table_key: str = Key.TABLE,
     spots: float | Sequence[str] | Sequence[int] | np.ndarray | None = None,
     seed: int = 0,
-    train: AdaptParts = "head",
+    train: AdaptParts = "all",
     refit_scaler: bool = False,
     layer: str | None = None,
     image_key: str | dict[str, str] | None = None,
@@ -70,12 +71,13 @@ def adapt(
     seed
         Seed of the fraction's tiles, shuffling and the early-stopping split.
     train
-        What moves: ``"head"``, the decoder only (default); ``"image"``, the image path after the encoder
-        (projectors, image alignment heads, decoder); ``"all"``, every parameter (the encoder too when trainable)
-        at a tenth of the learning rate. The rest stays bit-identical to ``model``.
+        What moves: ``"all"``, every parameter (the encoder too when trainable; the default, the best on her2st,
+        docs/benchmarks.md); ``"image"``, the image path after the encoder (projectors, image alignment heads,
+        decoder); ``"head"``, the decoder only. The rest stays bit-identical to ``model``.
     refit_scaler
         Frozen encoders: standardise the features with the statistics of every spot of the new slides (their
-        images, measured or not) instead of the base model's training spots.
+        images, measured or not) instead of the base model's training spots (off by default: it lowered accuracy on
+        her2st).
     {layer}
     {image_key}
     spot_diameter_um
@@ -88,7 +90,7 @@ def adapt(
     batch_size
         Spots per batch; default the base model's.
     lr
-        AdamW learning rate; default the base model's times :data:`LR_SHARE` of ``train``.
+        AdamW learning rate; default a tenth of the base model's (fine-tuning nudges the trained weights).
     weight_decay
         AdamW weight decay; default the base model's.
     patience
@@ -151,7 +153,7 @@ def adapt(
     options = {
         "max_epochs": max_epochs,
         "batch_size": batch_size or base.get("batch_size", 128),
-        "lr": base.get("lr", 1e-4) * LR_SHARE[train] if lr is None else lr,
+        "lr": base.get("lr", 1e-4) * LR_SHARE if lr is None else lr,
         "weight_decay": base.get("weight_decay", 0.01) if weight_decay is None else weight_decay,
         "patience": patience,
         "checkpoint": checkpoint,
