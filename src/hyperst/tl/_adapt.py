@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from hyperst.model import HyperST
 
 # Default learning rate as a share of the base model's. Measured on her2st B4 (docs/benchmarks.md, "Few-shot
-# adaptation"): the base rate overfits a few spots (decoder only: below the unadapted model at 5% and 10%), a tenth is
-# the best of 1, 0.1 and 0.01 from 10% of the spots on, for every part.
+# adaptation"): the base rate overfits a few spots (decoder only: below the unadapted model at 5% and 10%); for
+# train="all" and "image" a tenth is the best or tied of 0.1 and 0.01 at every fraction on the raw scale.
 LR_SHARE = 0.1
 
 
