@@ -137,6 +137,11 @@ def test_spatial_sample_blocks(lab):
     assert np.array_equal(spatial_sample(spots, rows, 1.0), rows)
 
 
+def test_refit_scaler_needs_frozen_features(toy_sdata, toy_model):
+    with pytest.raises(ValueError, match="no feature scaler"):
+        hst.tl.adapt(toy_sdata, toy_model, refit_scaler=True, **OPTIONS)
+
+
 def test_bad_input_changes_nothing(lab, base):
     before, digest = _state(base), model_digest(base)
     table = lab.tables["table"]

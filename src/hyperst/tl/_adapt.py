@@ -55,7 +55,8 @@ def adapt(
     A model trained on public data meets other stains, scanners and sequencing depths on a new lab's slides;
     measuring a few spots there and adapting the trained model to them is what a lab can afford. The new model
     starts as a copy of ``model`` (same gene panel, encoder and sizes) and trains only the parts ``train`` names on
-    the adaptation spots, with early stopping as :func:`~hyperst.tl.fit`. ``model`` itself is never changed.
+    the adaptation spots, with early stopping as :func:`~hyperst.tl.fit`. ``model`` itself is never changed. A
+    model with ``target="normalised"`` takes the adaptation spots' median library size as its new reference.
 
     Parameters
     ----------
@@ -130,6 +131,11 @@ def adapt(
     check_choice("validation", validation, ValidationMode)
     if _is_fraction(spots) and not 0 < spots <= 1:
         raise ValueError(f"A fraction of spots (`spots=`) must be in (0, 1], got {spots}.")
+    if refit_scaler and not model.encoder.frozen:
+        raise ValueError(
+            f"`refit_scaler` re-standardises frozen features, but the {model.encoder.name!r} encoder is trained with "
+            "the model and has no feature scaler. Leave it unset (train='all' fine-tunes the encoder)."
+        )
     table = get_table(sdata, table_key)
     missing = [g for g in model.genes if g not in table.var_names]
     if missing:
