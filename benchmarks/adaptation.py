@@ -50,6 +50,7 @@ ADAPTED = {
     "adapted, train='image', lr 1e-5": {"train": "image", "lr": 1e-5},
     "adapted, train='all', lr 1e-4": {"train": "all", "lr": 1e-4},
     "adapted, train='all', lr 1e-5": {"train": "all", "lr": 1e-5},
+    "adapted, train='all', lr 1e-4, checkpoint 'loss'": {"train": "all", "lr": 1e-4, "checkpoint": "loss"},
 }
 ALTERNATIVES = (BASE, SCRATCH, RIDGE_FEW, RIDGE_ALL)
 METHOD_ORDER = list(ALTERNATIVES) + list(ADAPTED)
