@@ -51,6 +51,8 @@ ADAPTED = {
     "adapted, train='all', lr 1e-4": {"train": "all", "lr": 1e-4},
     "adapted, train='all', lr 1e-5": {"train": "all", "lr": 1e-5},
     "adapted, train='all', lr 1e-4, checkpoint 'loss'": {"train": "all", "lr": 1e-4, "checkpoint": "loss"},
+    # Rehearsal: adapt on C2-C6's spots and the chosen B4 spots together (one SpatialData, `spots=` naming both).
+    "adapted, train='all', lr 1e-4, with C2-C6": {"train": "all", "lr": 1e-4, "rehearsal": True},
 }
 ALTERNATIVES = (BASE, SCRATCH, RIDGE_FEW, RIDGE_ALL)
 METHOD_ORDER = list(ALTERNATIVES) + list(ADAPTED)
@@ -100,7 +102,13 @@ def run_seed(sdata, panel: list[str], seed: int, fractions, *, epochs: int, meth
         for name, options in ADAPTED.items():
             if name in methods:
                 start = time.perf_counter()
-                new = hst.tl.adapt(target, base, spots=chosen, seed=seed, device="cpu", **options, **quiet)
+                options = dict(options)
+                if options.pop("rehearsal", False):  # the training slides' spots alongside the chosen ones
+                    where, spots_used = sdata, [*table.obs_names[source_rows], *chosen]
+                    options["validation"] = "spatial"  # a band of every section, not one whole section
+                else:
+                    where, spots_used = target, chosen
+                new = hst.tl.adapt(where, base, spots=spots_used, seed=seed, device="cpu", **options, **quiet)
                 prediction = predicted(new).loc[test_names].to_numpy()
                 results[name] = (prediction, time.perf_counter() - start, len(new.history))
         if SCRATCH in methods:
