@@ -121,18 +121,13 @@ def fit_baselines(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, 
     - kNN retrieval: mean ``log2(1 + count)`` of the ``k`` nearest training spots (Euclidean, uniform weights);
     - MLP: one hidden layer of 256 ReLU units, L2 1e-3, Adam, early stopping on 10% of the training spots.
     """
-    from sklearn.decomposition import PCA
-    from sklearn.linear_model import RidgeCV
     from sklearn.neighbors import KNeighborsRegressor
     from sklearn.neural_network import MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    n_components = min(256, x_train.shape[1], x_train.shape[0] - 1)
     models = {
-        BASELINES[0]: make_pipeline(
-            StandardScaler(), PCA(n_components, random_state=seed), RidgeCV(alphas=np.logspace(-2, 5, 15))
-        ),
+        BASELINES[0]: ridge(x_train.shape, seed=seed),
         BASELINES[1]: make_pipeline(StandardScaler(), KNeighborsRegressor(n_neighbors=min(k, len(x_train)))),
         BASELINES[2]: make_pipeline(
             StandardScaler(),
@@ -147,6 +142,18 @@ def fit_baselines(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, 
         ),
     }
     return {name: model.fit(x_train, y_train).predict(x_test) for name, model in models.items()}
+
+
+def ridge(shape: tuple[int, int], *, seed: int = 0):
+    """The ridge baseline for ``shape = (spots, features)`` training data: standardise, PCA to ``min(256, features,
+    spots - 1)`` components, ``RidgeCV`` with alpha in ``10**-2 .. 10**5`` (efficient leave-one-out CV)."""
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    n_components = min(256, shape[1], shape[0] - 1)
+    return make_pipeline(StandardScaler(), PCA(n_components, random_state=seed), RidgeCV(alphas=np.logspace(-2, 5, 15)))
 
 
 def fold_panel(sdata, test_sections: list[str], n_genes: int = 200) -> list[str]:

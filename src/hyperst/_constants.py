@@ -29,6 +29,8 @@ TargetScale = Literal["raw", "normalised"]
 Checkpoint = Literal["mse", "loss", "last"]
 # Frozen features standardised with the training spots' statistics, or each section with its own (slide-centred).
 FeatureScaling = Literal["training", "section"]
+# What `hst.tl.adapt` moves: the decoder ("head"), the image path after the encoder ("image") or everything ("all").
+AdaptParts = Literal["head", "image", "all"]
 Normalisation = Literal["library_size", "panel"]  # how `evaluate` normalises: the whole row, or the panel only
 
 

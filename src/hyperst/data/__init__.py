@@ -49,6 +49,7 @@ _LAZY_IMPORTS: dict[str, str] = {
     "output_table": "hyperst.data._table",
     "prepare_spots": "hyperst.data._spots",
     "resolve_genes": "hyperst.data._table",
+    "spatial_sample": "hyperst.data._validation",
     "stain_jitter": "hyperst.data._augment",
     "table_keys": "hyperst.data._table",
     "tissue_fraction": "hyperst.data._image",
@@ -90,6 +91,7 @@ __all__ = [  # kept in sync with _LAZY_IMPORTS by a test
     "output_table",
     "prepare_spots",
     "resolve_genes",
+    "spatial_sample",
     "stain_jitter",
     "table_keys",
     "tissue_fraction",
@@ -119,7 +121,7 @@ if TYPE_CHECKING:
         resolve_genes,
         table_keys,
     )
-    from hyperst.data._validation import validation_split
+    from hyperst.data._validation import spatial_sample, validation_split
     from hyperst.data.splits import GroupLeakageWarning, Split, group_kfold, leave_one_group_out
 
 

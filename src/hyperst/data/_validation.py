@@ -64,3 +64,35 @@ def _spatial_blocks(spots: SpotData, rows: np.ndarray, fraction: float, rng: np.
         start = rng.integers(0, len(order) - n_held + 1)
         validation[order[start : start + n_held]] = True
     return rows[~validation], rows[validation]
+
+
+def spatial_sample(
+    spots: SpotData, rows: np.ndarray, fraction: float, *, seed: int = 0, n_tiles: int = 20
+) -> np.ndarray:
+    """Return ``fraction`` of the spot rows ``rows`` as whole spatial tiles of each section, sorted.
+
+    Each section's bounding box is cut into about ``n_tiles`` square tiles; tiles are taken in a random order
+    (``seed``) until ``round(fraction x`` the section's rows``)`` spots (at least one) are chosen, the last tile
+    from its centre outwards. Chosen spots form blocks, so most other spots are not their neighbours: scores on
+    the others are not inflated by shared tissue (a random sample would leave a chosen neighbour next to nearly
+    every other spot). ``fraction`` must lie in (0, 1].
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"The fraction of spots must be in (0, 1], got {fraction}.")
+    rows = np.asarray(rows, dtype=int)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for section in np.unique(spots.section_of[rows]):
+        members = rows[spots.section_of[rows] == section]
+        xy = spots.centres_px[members]
+        side = max(float(np.sqrt(np.prod(np.ptp(xy, axis=0)) / n_tiles)), 1.0)
+        cells = np.floor((xy - xy.min(axis=0)) / side).astype(int)
+        tile = np.unique(cells, axis=0, return_inverse=True)[1].ravel()
+        order = []
+        for t in rng.permutation(tile.max() + 1):
+            inside = np.flatnonzero(tile == t)
+            distance = np.linalg.norm(xy[inside] - xy[inside].mean(axis=0), axis=1)
+            order.append(inside[np.argsort(distance, kind="stable")])
+        n_chosen = max(1, int(round(fraction * len(members))))
+        chosen.append(members[np.concatenate(order)[:n_chosen]])
+    return np.sort(np.concatenate(chosen)) if chosen else rows[:0]

@@ -98,6 +98,7 @@ class HyperST:
         self.add_members(n_models)
         self.calibration: Calibration | None = None  # from the members' sd to a calibrated one (see `predict`)
         self.ood_reference: OODReference | None = None
+        self.adapted_from: dict[str, Any] | None = None  # provenance of a model made by `hst.tl.adapt`
 
     def add_members(self, n: int) -> None:
         """Add ``n`` untrained members, the ``i``-th initialised with seed ``seed + i``."""
@@ -195,6 +196,7 @@ class HyperST:
         cache_dir: str | None = None,
         num_workers: int = 0,
         features: tuple[np.ndarray, np.ndarray] | None = None,
+        fit_scaler: bool | np.ndarray = True,
     ) -> HyperST:
         """Train on the spots ``train`` (row positions into ``spots``); early-stop on ``validation``.
 
@@ -240,6 +242,10 @@ class HyperST:
             DataLoader worker processes.
         features
             Precomputed frozen-encoder features of every spot (e.g. shared by the folds of a cross-validation).
+        fit_scaler
+            Frozen encoders: standardise features with the training spots' statistics (``True``), keep the
+            scaler as it is (``False``, fine-tuning a trained model: :func:`hyperst.tl.adapt`), or fit it on these
+            row positions of ``spots``.
 
         Returns
         -------
@@ -269,9 +275,11 @@ class HyperST:
             features = _training_data.frozen_features(self.encoder, spots, progress=progress_bar)
         if features is not None:
             features = self._scaled_features(features, spots)
-            statistics = torch.from_numpy(np.concatenate([f[train] for f in features]))
-            for member in self.members:
-                member.scaler.fit(statistics)
+            if fit_scaler is not False:
+                rows = train if fit_scaler is True else np.asarray(fit_scaler, dtype=int)
+                statistics = torch.from_numpy(np.concatenate([f[rows] for f in features]))
+                for member in self.members:
+                    member.scaler.fit(statistics)
         loader_options = dict(
             encoder=self.encoder,
             features=features,

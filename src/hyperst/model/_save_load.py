@@ -9,6 +9,7 @@ take the model class (``load_model(cls, path)``, as scvi-tools' ``_save_load``),
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -44,38 +45,12 @@ def save_model(model: HyperST, path: str | Path, *, overwrite: bool = False) -> 
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass `overwrite=True` to replace it.")
-    try:
-        encoder_config = model.encoder.config()
-    except NotImplementedError as error:
-        raise TypeError(f"Cannot save the encoder: {error}") from error
-    config = {
-        "format_version": FORMAT_VERSION,
-        "hyperst_version": version("hyperst"),
-        "genes": model.genes,
-        "encoder": {"name": model.encoder.name, "class": type(model.encoder).__qualname__, "config": encoder_config},
-        "module": model.config.to_dict(),
-        "target": model.target_record(),
-        "feature_scaling": model.feature_scaling,
-        "train_params": model.train_params,
-        "is_trained": model.is_trained,
-        "history": json.loads(model.history.reset_index().to_json(orient="records")) if len(model.history) else [],
-        "members": [member_file(i) for i in range(model.n_models)],
-        "calibration": None if model.calibration is None else model.calibration.record(),
-        "ood": None
-        if model.ood_reference is None
-        else {
-            "file": OOD_FILE,
-            "neighbours": model.ood_reference.neighbours,
-            "n_reference": model.ood_reference.n_reference,
-        },
-    }
+    config, states = _config(model), _states(model)
     metadata = {"hyperst_version": config["hyperst_version"]}
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
-        for file, member in zip(config["members"], model.members, strict=True):
-            keep = set(member.saved_state_keys())
-            state = {k: v.detach().cpu().contiguous() for k, v in member.state_dict().items() if k in keep}
+        for file, state in zip(config["members"], states, strict=True):
             save_file(state, staging / file, metadata=metadata)
         if model.ood_reference is not None:
             arrays = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in model.ood_reference.arrays().items()}
@@ -86,6 +61,56 @@ def save_model(model: HyperST, path: str | Path, *, overwrite: bool = False) -> 
         staging.rename(path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def model_digest(model: HyperST) -> dict[str, str]:
+    """sha256 of what :meth:`HyperST.save` would write: the configuration (as JSON) and the weights of every member.
+
+    Names a model without saving it (the provenance :func:`hyperst.tl.adapt` records of its base model).
+    """
+    weights = hashlib.sha256()
+    for state in _states(model):
+        for key, tensor in sorted(state.items()):
+            weights.update(key.encode())
+            weights.update(tensor.numpy().tobytes())
+    config = json.dumps(_config(model), sort_keys=True).encode()
+    return {"config_sha256": hashlib.sha256(config).hexdigest(), "weights_sha256": weights.hexdigest()}
+
+
+def _config(model: HyperST) -> dict[str, Any]:
+    """Return the JSON-safe configuration a saved model stores in ``config.json``."""
+    try:
+        encoder_config = model.encoder.config()
+    except NotImplementedError as error:
+        raise TypeError(f"Cannot save the encoder: {error}") from error
+    reference = model.ood_reference
+    return {
+        "format_version": FORMAT_VERSION,
+        "hyperst_version": version("hyperst"),
+        "genes": model.genes,
+        "encoder": {"name": model.encoder.name, "class": type(model.encoder).__qualname__, "config": encoder_config},
+        "module": model.config.to_dict(),
+        "target": model.target_record(),
+        "feature_scaling": model.feature_scaling,
+        "train_params": model.train_params,
+        "is_trained": model.is_trained,
+        "history": json.loads(model.history.reset_index().to_json(orient="records")) if len(model.history) else [],
+        "adapted_from": model.adapted_from,
+        "members": [member_file(i) for i in range(model.n_models)],
+        "calibration": None if model.calibration is None else model.calibration.record(),
+        "ood": None
+        if reference is None
+        else {"file": OOD_FILE, "neighbours": reference.neighbours, "n_reference": reference.n_reference},
+    }
+
+
+def _states(model: HyperST) -> list[dict[str, torch.Tensor]]:
+    """Return the tensors a saved model stores, one dict per member, on the CPU."""
+    states = []
+    for member in model.members:
+        keep = set(member.saved_state_keys())
+        states.append({k: v.detach().cpu().contiguous() for k, v in member.state_dict().items() if k in keep})
+    return states
 
 
 def load_model(cls: type[HyperST], path: str | Path, *, encoder: ImageEncoder | None = None) -> HyperST:
@@ -128,6 +153,7 @@ def load_model(cls: type[HyperST], path: str | Path, *, encoder: ImageEncoder | 
     model.calibration = None if calibration is None else Calibration.from_record(calibration)
     model.ood_reference = _load_ood_reference(path, config.get("ood"))
     model.train_params = config["train_params"]
+    model.adapted_from = config.get("adapted_from")  # saves before `hst.tl.adapt`: none
     model.is_trained = bool(config["is_trained"])
     if model.is_trained and model.ood_reference is None:
         logger.info(

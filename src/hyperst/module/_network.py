@@ -7,15 +7,33 @@ and its ``state_dict`` is what a saved model stores.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
+from hyperst._constants import AdaptParts, check_choice
 from hyperst.module._head import HyperSTModule, HyperSTOutput
 from hyperst.nn.encoders import ImageEncoder
 
 BATCH_IMAGE = ("spot_image", "niche_image")  # crops (B, 3, H, W) in [0, 1] for trainable encoders
 BATCH_FEATURES = ("spot_features", "niche_features")  # cached features (B, D) for frozen encoders
 BATCH_GENES = ("spot_genes", "niche_genes")  # targets of the spot and its niche (B, n_genes), on the model's scale
+# Parameter-name prefixes each training part moves (`hst.tl.adapt`): the decoder (and linear head); the image path
+# after the encoder (projectors, image alignment heads, projection and scale, decoder); everything.
+_DECODER = ("head.decoder.", "head.linear_head.")
+PART_PREFIXES: dict[str, tuple[str, ...]] = {
+    "head": _DECODER,
+    "image": _DECODER
+    + (
+        "head.image_projectors.",
+        "head.alignment.heads.image_",
+        "head.alignment.projections.image",
+        "head.alignment.log_scale.image",
+    ),
+    "all": ("",),
+}
 
 
 class FeatureScaler(nn.Module):
@@ -84,3 +102,43 @@ class ImageToExpression(nn.Module):
             return keys
         trainable = {f"encoder.{name}" for name, p in self.encoder.named_parameters() if p.requires_grad}
         return [k for k in keys if not k.startswith("encoder.") or k in trainable]
+
+    def part_parameters(self, part: AdaptParts) -> list[str]:
+        """Names of the trainable parameters that training ``part`` moves (see :data:`PART_PREFIXES`)."""
+        check_choice("part", part, AdaptParts)
+        prefixes = PART_PREFIXES[part]
+        return [n for n, p in self.named_parameters() if p.requires_grad and n.startswith(prefixes)]
+
+    @contextmanager
+    def training_only(self, part: AdaptParts) -> Iterator[None]:
+        """Within the block, only ``part``'s parameters require gradients (the optimiser sees only those).
+
+        Normalisation layers with running statistics (batch norm) outside ``part`` stay in eval mode, so their
+        statistics do not move either: the parts outside ``part`` end bit-identical.
+        """
+        moved = set(self.part_parameters(part))
+        held = [p for n, p in self.named_parameters() if p.requires_grad and n not in moved]
+        norms = [
+            m
+            for name, m in self.named_modules()
+            if isinstance(m, nn.modules.batchnorm._NormBase)
+            and m.track_running_stats
+            and not any(f"{name}.{n}" in moved for n, _ in m.named_parameters())
+        ]
+        for parameter in held:
+            parameter.requires_grad_(False)
+        for norm in norms:  # Lightning calls train() on the whole network every epoch: pin these to eval
+            norm.train = _eval_only.__get__(norm)
+            norm.eval()
+        try:
+            yield
+        finally:
+            for parameter in held:
+                parameter.requires_grad_(True)
+            for norm in norms:
+                del norm.train
+
+
+def _eval_only(module: nn.Module, mode: bool = True) -> nn.Module:
+    """``train()`` of a module held in eval mode (see :meth:`ImageToExpression.training_only`)."""
+    return nn.Module.train(module, False)

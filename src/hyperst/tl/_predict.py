@@ -217,6 +217,7 @@ def _provenance(spots: SpotData, model: HyperST, table_key: str | None) -> dict[
             },
             "source_table": table_key,
             "training": model.train_params,
+            "adapted_from": model.adapted_from,  # base model and spots of `hst.tl.adapt`; dropped when None
         }
     )
 
