@@ -61,7 +61,8 @@ HYPERST_VARIANTS: dict[str, dict] = {
 }
 BASELINES = ("ridge (PCA + RidgeCV)", "kNN retrieval (BLEEP-style)", "MLP")
 METHOD_ORDER = list(BASELINES) + list(HYPERST_VARIANTS)  # row order of the report's tables
-FIT_OPTIONS = {"batch_size": 64, "lr": 1e-3, "max_epochs": 15, "patience": 10}
+# One network per fit (n_models=1): the rows compare single models; benchmarks/uncertainty.py measures ensembles.
+FIT_OPTIONS = {"batch_size": 64, "lr": 1e-3, "max_epochs": 15, "patience": 10, "n_models": 1}
 SUMMARY_KEYS = ("pcc_mean", "pcc@10", "pcc@50", "pcc@200", "mse", "mae", "rvd")
 
 

@@ -75,14 +75,13 @@ def run_fold(sdata, section: str, n_models: int, seed: int, epochs: int, shifts:
 
     sections = sorted(set(sdata.tables["table"].obs["section"].astype(str)) - {section})
     genes = fold_panel(sdata, [section])
-    options = ENCODER | FIT_OPTIONS | {"max_epochs": epochs}
+    options = ENCODER | FIT_OPTIONS | {"max_epochs": epochs, "n_models": n_models}
     start = time.perf_counter()
     model = hst.tl.fit(
         _subset(sdata, sections),
         genes=genes,
         seed=seed,
         progress_bar=False,
-        n_models=n_models,
         **options,
     )
     seconds = time.perf_counter() - start
