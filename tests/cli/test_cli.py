@@ -67,12 +67,13 @@ def test_fit_predict_evaluate(store, tmp_path, fast_fit_kwargs, capsys):
 
     model_dir, out = tmp_path / "model", tmp_path / "pred" / "out.zarr"
     fitted = run("fit", str(store), "--out", str(model_dir), "--n-genes", "12", "--max-epochs", "1",
-                 "--seed", "3", *fast_options(fast_fit_kwargs))  # fmt: skip
+                 "--seed", "3", "--n-models", "2", *fast_options(fast_fit_kwargs))  # fmt: skip
     assert fitted.returncode == 0, fitted.stderr
     assert fitted.stdout == "" and "Saved the model (12 genes" in fitted.stderr  # logs on stderr only
     model = hst.HyperST.load(model_dir)
     assert len(model.genes) == 12 and model.config.embed_dim == fast_fit_kwargs["embed_dim"]
     assert model.train_params["max_epochs"] == 1 and model.train_params["seed"] == 3
+    assert model.n_models == 2
 
     predicted = run(
         "predict", str(store), "--model", str(model_dir), "--out", str(out), "--evaluate", "--device", "cpu"
@@ -82,6 +83,7 @@ def test_fit_predict_evaluate(store, tmp_path, fast_fit_kwargs, capsys):
     result = spatialdata.read_zarr(out)
     table = result.tables["hyperst"]
     assert table.n_obs == 240 and list(table.var_names) == model.genes
+    assert "predicted_sd" in table.layers and "hyperst_ood" in table.obs  # the ensemble's uncertainty is written
     assert set(result.images) == set(spatialdata.read_zarr(store).images)
     # the same numbers as the Python API on the same store
     sdata = spatialdata.read_zarr(store)

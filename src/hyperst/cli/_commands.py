@@ -29,6 +29,7 @@ FIT_FLAGS = {
     "validation": "--validation",
     "target": "--target",
     "checkpoint": "--checkpoint",
+    "n_models": "--n-models",
     "device": "--device",
     "progress_bar": "--progress / --no-progress",
 }
@@ -60,6 +61,7 @@ def fit(args: argparse.Namespace) -> None:
         "validation": args.validation,
         "target": args.target,
         "checkpoint": args.checkpoint,
+        "n_models": args.n_models,
         "device": args.device,
         "progress_bar": _progress(args),
     }

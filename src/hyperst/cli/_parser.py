@@ -46,6 +46,9 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     fit.add_argument("--validation", choices=choices(ValidationMode), default="auto", help="early-stopping set")
     fit.add_argument("--target", choices=choices(TargetScale), default="raw", help="expression scale to learn")
     fit.add_argument("--checkpoint", choices=choices(Checkpoint), default="mse", help="which epoch's weights to keep")
+    fit.add_argument(
+        "--n-models", type=positive(int), help="members of the ensemble (default: 5 for a frozen encoder, else 1)"
+    )
     fit.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: %(default)s)")
     fit.add_argument(
         "--set",
