@@ -20,6 +20,8 @@ over repeats with its min-max spread, and the ratios are what matter):
 - ``profile-fit``: cProfile of ``fit`` on the features path with a tiny head, where the loop's fixed costs weigh
   most: function calls and Lightning ``log`` calls, which do not depend on the machine's load.
 - ``import``: wall time of ``python -c "import hyperst"`` (and of first use) in fresh processes.
+- ``encoder``: crops per second of the default ``"squidpy"`` encoder at 32, 64 and 224 px on one core, against the
+  same features through one :class:`squidpy.im.ImageContainer` per crop (the encoder's code before issue 16).
 
 Contention from other jobs only adds time, so the ratio of the fastest repeats is reported next to the median
 ratio and its range.
@@ -29,6 +31,7 @@ Run (one torch thread)::
     OMP_NUM_THREADS=1 python benchmarks/speed.py all
     OMP_NUM_THREADS=1 python benchmarks/speed.py fit --repeats 3 --epochs 3
     OMP_NUM_THREADS=1 python benchmarks/speed.py scaling --sizes 1000 10000 100000
+    OMP_NUM_THREADS=1 python benchmarks/speed.py encoder --sizes 32 64 224
 """
 
 from __future__ import annotations
@@ -339,6 +342,60 @@ def bench_scaling(args: argparse.Namespace) -> None:
         )
 
 
+# ------------------------------------------------------------------------------------------------ encoder
+def _container_features(image: np.ndarray, bins: int) -> np.ndarray:
+    """The ``"squidpy"`` encoder's features of one crop through ``ImageContainer``s, as it computed them before."""
+    from squidpy.im import ImageContainer
+
+    grey = (image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).astype(np.uint8)
+    colour = ImageContainer(image, layer="image")
+    features = {
+        **colour.features_summary(layer="image"),
+        **colour.features_histogram(layer="image", bins=bins, v_range=(0, 255)),
+        **ImageContainer(grey[..., None], layer="image").features_texture(
+            layer="image", props=("contrast", "homogeneity", "correlation", "ASM"), angles=(0.0, np.pi / 2)
+        ),
+    }
+    return np.array([features[k] for k in sorted(features)])
+
+
+def bench_encoder(args: argparse.Namespace) -> None:
+    import torch
+
+    from hyperst.nn.encoders import build_encoder
+
+    _threads()
+    rows = []
+    for size in args.sizes:
+        encoder = build_encoder("squidpy", input_size=size)
+        crops = torch.rand(args.crops, 3, size, size, generator=torch.Generator().manual_seed(size))
+        images = (crops * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        _container_features(images[0], encoder.histogram_bins)  # warm-up: squidpy's imports
+        encoder(crops[: args.batch_size])
+        before, after = [], []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            for image in images[: args.container_crops]:
+                _container_features(image, encoder.histogram_bins)
+            before.append(args.container_crops / (time.perf_counter() - start))
+            start = time.perf_counter()
+            for first in range(0, args.crops, args.batch_size):
+                encoder(crops[first : first + args.batch_size])
+            after.append(args.crops / (time.perf_counter() - start))
+            print(json.dumps({"size": size, "before": before[-1], "after": after[-1]}), file=sys.stderr, flush=True)
+        rows.append((size, encoder.out_dim, before, after))
+    print(
+        f"\nencoder: default `squidpy` encoder, crops/s on {torch.get_num_threads()} thread(s), batch "
+        f"{args.batch_size}; before = one `ImageContainer` per crop ({args.container_crops} crops), after = batched "
+        f"({args.crops} crops); median (min-max) of {args.repeats}"
+    )
+    print("| crop (px) | features | before crops/s | after crops/s | speed-up (medians) |")
+    print("|---|---|---|---|---|")
+    for size, out_dim, before, after in rows:
+        ratio = statistics.median(after) / statistics.median(before)
+        print(f"| {size} | {out_dim} | {spread(before, 1)} | {spread(after, 0)} | {ratio:.0f}x |")
+
+
 # ------------------------------------------------------------------------------------------------- import
 IMPORTS = {
     "`import hyperst`": "import hyperst",
@@ -392,6 +449,12 @@ def main() -> None:
     worker.add_argument("batch_size", type=int)
     imports = sub.add_parser("import", help="import time of hyperst")
     imports.add_argument("--repeats", type=int, default=10)
+    encoder = sub.add_parser("encoder", help="default encoder crops/s, batched against one ImageContainer per crop")
+    encoder.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 224])
+    encoder.add_argument("--crops", type=int, default=1024)
+    encoder.add_argument("--container-crops", type=int, default=40)
+    encoder.add_argument("--batch-size", type=int, default=64)
+    encoder.add_argument("--repeats", type=int, default=3)
     sub.add_parser("all", help="everything with the defaults")
     args = parser.parse_args()
     if args.command == "scaling-worker":
@@ -399,7 +462,13 @@ def main() -> None:
         return
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")  # fmt: skip
-    commands = {"fit": bench_fit, "predict": bench_predict, "scaling": bench_scaling, "import": bench_import}
+    commands = {
+        "fit": bench_fit,
+        "predict": bench_predict,
+        "scaling": bench_scaling,
+        "import": bench_import,
+        "encoder": bench_encoder,
+    }
     if args.command == "all":
         for name, function in commands.items():
             function(parser.parse_args([name]))
