@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hyperst._constants import DEFAULT_ENCODER, Checkpoint, FeatureScaling, TargetScale, check_choice
+from hyperst._constants import DEFAULT_ENCODER, DEFAULT_N_JOBS, Checkpoint, FeatureScaling, TargetScale, check_choice
 from hyperst.model import _save_load, _training_data
 from hyperst.module import HyperSTModule, ImageToExpression
 from hyperst.nn import HyperSTConfig
@@ -150,6 +150,7 @@ class HyperST:
         progress_bar: bool = True,
         cache_dir: str | None = None,
         num_workers: int = 0,
+        n_jobs: int = DEFAULT_N_JOBS,
         features: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> HyperST:
         """Train on the spots ``train`` (row positions into ``spots``); early-stop on ``validation``.
@@ -189,6 +190,8 @@ class HyperST:
             Folder for the memory-mapped crop cache of trainable encoders; default in memory.
         num_workers
             DataLoader worker processes.
+        n_jobs
+            Processes reading crops from the image (and computing ``"squidpy"`` features) before training.
         features
             Precomputed frozen-encoder features of every spot (e.g. shared by the folds of a cross-validation).
 
@@ -220,7 +223,7 @@ class HyperST:
             pl.seed_everything(seed, workers=True, verbose=False)
             if self.encoder.frozen:
                 if features is None:
-                    features = _training_data.frozen_features(self.encoder, spots, progress=progress_bar)
+                    features = _training_data.frozen_features(self.encoder, spots, n_jobs=n_jobs, progress=progress_bar)
                 features = self._scaled_features(features, spots)
                 self.module.scaler.fit(torch.from_numpy(np.concatenate([f[train] for f in features])))
             else:
@@ -238,6 +241,7 @@ class HyperST:
                 seed=seed,
                 cache_dir=cache_dir,
                 num_workers=num_workers,
+                n_jobs=n_jobs,
                 progress=progress_bar,
             )
             plan = HyperSTTrainingPlan(self.module, lr=lr, weight_decay=weight_decay)
@@ -274,11 +278,13 @@ class HyperST:
         }
         return self
 
-    def frozen_features(self, spots: SpotData, *, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Spot and niche features of every spot from the frozen encoder, to share between fits of one slide."""
+    def frozen_features(
+        self, spots: SpotData, *, n_jobs: int = DEFAULT_N_JOBS, progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Spot and niche features of every spot from the frozen encoder (feature store, else computed)."""
         if not self.encoder.frozen:
             raise ValueError(f"The {self.encoder.name!r} encoder is trained with the model; it has no fixed features.")
-        return _training_data.frozen_features(self.encoder, spots, progress=progress)
+        return _training_data.frozen_features(self.encoder, spots, n_jobs=n_jobs, progress=progress)
 
     # ---------------------------------------------------------------- inference
     def predict(
@@ -289,11 +295,12 @@ class HyperST:
         batch_size: int = 64,
         device: str = "auto",
         features: tuple[np.ndarray, np.ndarray] | None = None,
+        n_jobs: int = DEFAULT_N_JOBS,
     ) -> dict[str, np.ndarray]:
         """Predict the panel for the spots ``indices`` (default all) of ``spots``, streaming crops batch by batch.
 
         ``features`` passes the frozen encoder's spot and niche features of every spot of ``spots`` when they were
-        computed already (e.g. for training), so crops are not encoded again.
+        computed already (e.g. for training), so crops are not encoded again; ``n_jobs`` processes read crops.
 
         Returns
         -------
@@ -303,7 +310,7 @@ class HyperST:
         """
         self.check_panel(spots)
         if self.encoder.frozen and self.feature_scaling == "section":  # every spot of a section sets its scale
-            features = self._scaled_features(features or self.frozen_features(spots), spots)
+            features = self._scaled_features(features or self.frozen_features(spots, n_jobs=n_jobs), spots)
         outputs: dict[str, np.ndarray] = {}
         indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
         where = torch_device(device)
@@ -317,6 +324,7 @@ class HyperST:
                 batch_size=batch_size,
                 device=where,
                 features=features,
+                n_jobs=n_jobs,
             )
             for index, batch in batches:
                 out = self.module(batch)

@@ -11,6 +11,7 @@ import numpy as np
 
 from hyperst._constants import (
     DEFAULT_ENCODER,
+    DEFAULT_N_JOBS,
     Checkpoint,
     FeatureScaling,
     Key,
@@ -62,6 +63,7 @@ def fit(
     augment: bool | None = None,
     stain_augment: float = 0.0,
     feature_scaling: FeatureScaling = "training",
+    n_jobs: int = DEFAULT_N_JOBS,
     **model_kwargs: Any,
 ) -> HyperST:
     """Train HyperST to predict the gene panel from the spot and niche H&E crops of every spot.
@@ -131,6 +133,10 @@ def fit(
     feature_scaling
         Frozen encoders: standardise features with the training spots' statistics (``"training"``) or each
         section with its own (``"section"``: every slide centred on itself).
+    n_jobs
+        Processes reading crops from the images (and computing ``"squidpy"`` features): 1, the default, reads in
+        this process; more pay off from a few thousand spots on. Frozen-encoder features are stored and reused by
+        later calls on the same spots (docs/usage.md, "The feature store").
     **model_kwargs
         Hyperparameters of :class:`~hyperst.nn.HyperSTConfig` (``embed_dim``, ``alignment``, ``entailment``,
         ``image_gene_entailment``, ``decoder_input``, ...). Without ``embed_dim`` / ``dropout`` they follow the
@@ -195,7 +201,7 @@ def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
     Options are sorted by where they are defined: :class:`~hyperst.nn.HyperSTConfig`'s fields and
     :class:`~hyperst.HyperST`'s keywords (encoder, target) go to the model, :meth:`HyperST.train <hyperst.HyperST.train>`'s keywords to training; the rest are ``fit``'s own.
     """
-    from hyperst.data import prepare_spots
+    from hyperst.data import check_n_jobs, prepare_spots
     from hyperst.model import HyperST
     from hyperst.nn import HyperSTConfig
     from hyperst.train import lightning_device
@@ -211,6 +217,7 @@ def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
         )
     options = defaults | options
     check_choice("validation", options["validation"], ValidationMode)
+    check_n_jobs(options["n_jobs"])
     table_key, layer = options["table_key"], options["layer"]
     genes = _panel(sdata, table_key, options["genes"], layer)
     spots = prepare_spots(

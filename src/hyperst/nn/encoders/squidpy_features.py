@@ -38,6 +38,7 @@ class SquidpyEncoder(ImageEncoder):
     """
 
     name: ClassVar[str] = "squidpy"
+    cpu_features: ClassVar[bool] = True
 
     def __init__(self, input_size: int = 64, histogram_bins: int = 16):
         super().__init__()
