@@ -11,7 +11,7 @@ Where entries live:
 - next to the data, when the SpatialData object was read from (or written to) a zarr store at ``sdata.path``: a
   zarr group per key under ``{sdata.path}.hyperst-features/`` (read by later sessions too);
 - in memory otherwise, or when that folder cannot be written (logged): held with the SpatialData object for the
-  session and dropped with it (at most :data:`MEMORY_ENTRIES` keys per object).
+  session and dropped with it (at most :data:`MEMORY_ENTRIES` keys and :data:`MEMORY_BYTES` per object).
 
 :func:`drop_features` deletes both.
 """
@@ -41,6 +41,7 @@ Features = tuple[np.ndarray, np.ndarray]
 STORE_SUFFIX = ".hyperst-features"  # folder next to a zarr-backed SpatialData object: f"{sdata.path}{STORE_SUFFIX}"
 FORMAT = 1  # bump when the definition of stored features changes: old entries then miss
 MEMORY_ENTRIES = 4
+MEMORY_BYTES = 2**31  # at most this much of features kept in memory per SpatialData object (oldest dropped first)
 _MEMORY: weakref.WeakKeyDictionary[Any, dict[str, tuple[dict, Features]]] = weakref.WeakKeyDictionary()
 
 
@@ -151,7 +152,11 @@ def _remember(sdata: SpatialData, key: str, record: dict, features: Features) ->
     entries = _MEMORY.setdefault(sdata, {})
     entries.pop(key, None)
     entries[key] = (record, features)
-    while len(entries) > MEMORY_ENTRIES:  # oldest first
+
+    def size() -> int:
+        return sum(f.nbytes for _, stored in entries.values() for f in stored)
+
+    while len(entries) > MEMORY_ENTRIES or (entries and size() > MEMORY_BYTES):  # oldest first
         entries.pop(next(iter(entries)))
 
 

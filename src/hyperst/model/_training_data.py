@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from hyperst.nn.encoders import ImageEncoder
 
 Features = tuple[np.ndarray, np.ndarray]  # spot and niche features of every spot, each (n_spots, out_dim)
+# Prediction with a frozen encoder reads (or computes and stores) the features of all spots at once below this size;
+# above it (a foundation model's 1,536 features of a million spots take 12 GB) it encodes crops batch by batch.
+STORED_FEATURES_MAX_BYTES = 2**31
 
 
 def frozen_features(encoder: ImageEncoder, spots: SpotData, *, n_jobs: int = 1, progress: bool = False) -> Features:
@@ -163,13 +166,14 @@ def inference_batches(
 ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
     """Yield ``(positions into indices, batch)`` with spot and niche crops or features (and genes when measured).
 
-    A frozen encoder's features come from the feature store (computed once over all spots when missing); crops for
-    trainable encoders are read by ``n_jobs`` processes.
+    A frozen encoder's features come from the feature store (computed once over all spots when missing) unless
+    they would take more than :data:`STORED_FEATURES_MAX_BYTES`; otherwise crops are read by ``n_jobs`` processes
+    and encoded batch by batch, so memory stays flat in the number of spots.
     """
     genes = None if counts is None else [log2p(c) for c in counts]
     if features is not None and not encoder.frozen:
         raise ValueError("`features` apply to frozen encoders only; this encoder is trained with the model.")
-    if features is None and encoder.frozen:
+    if features is None and encoder.frozen and 2 * spots.n_spots * encoder.out_dim * 4 <= STORED_FEATURES_MAX_BYTES:
         features = frozen_features(encoder, spots, n_jobs=n_jobs)
     if features is not None:
         for start in range(0, len(indices), batch_size):
