@@ -159,6 +159,10 @@ class _BatchReader:
             rows = self.indices[positions]
             crops = read_batch(self.spots, section, rows, kind=kind, size=self.size, fill=self.fill, levels=self.levels)
             outputs.append(crops if self.transform is None else self.transform(crops))
+        if _in_worker():  # torch tensors travel through shared memory, numpy arrays through a pickled pipe
+            import torch
+
+            return positions, tuple(torch.from_numpy(np.ascontiguousarray(o)) for o in outputs)
         return positions, tuple(outputs)
 
 
@@ -169,12 +173,18 @@ def _single_threaded_worker(_: int) -> None:
     dask.config.set(scheduler="synchronous")
 
 
+def _in_worker() -> bool:
+    from torch.utils.data import get_worker_info
+
+    return get_worker_info() is not None
+
+
 def _as_is(item: Any) -> Any:
     return item
 
 
 def _numpy(value: Any) -> np.ndarray:
-    return value if isinstance(value, np.ndarray) else np.asarray(value)
+    return value if isinstance(value, np.ndarray) else value.numpy()
 
 
 def _progress(enabled: bool, total: int, description: str):
