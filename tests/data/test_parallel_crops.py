@@ -52,7 +52,7 @@ def test_encoding_with_workers_equals_one_process(spots):
 @pytest.mark.parametrize("n_jobs", [0, -1, 1.5, True, "2"])
 def test_bad_n_jobs_is_a_clear_error_that_changes_nothing(toy_sdata, spots, n_jobs):
     with pytest.raises(ValueError, match="`n_jobs` must be a positive number of processes"):
-        next(crop_batches(spots, size=16, n_jobs=n_jobs))
+        crop_batches(spots, size=16, n_jobs=n_jobs)
     with pytest.raises(ValueError, match="`n_jobs`"):
         hst.tl.fit(toy_sdata, n_jobs=n_jobs, max_epochs=1)
     tables = set(toy_sdata.tables)

@@ -69,9 +69,12 @@ def crop_batches(
     fill
         Grey value of padding outside the image.
     """
-    n_jobs = check_n_jobs(n_jobs)
+    n_jobs = check_n_jobs(n_jobs)  # checked here, not at the first batch
     check_crop_options(list(kinds), size)
-    reader = _BatchReader(spots, indices, size, batch_size, tuple(kinds), transform, fill)
+    return _batches(_BatchReader(spots, indices, size, batch_size, tuple(kinds), transform, fill), n_jobs)
+
+
+def _batches(reader: _BatchReader, n_jobs: int) -> Iterator[tuple[np.ndarray, tuple[np.ndarray, ...]]]:
     if n_jobs == 1 or len(reader) <= 1:
         for item in range(len(reader)):
             positions, outputs = reader[item]
