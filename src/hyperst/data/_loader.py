@@ -82,6 +82,7 @@ def _batches(reader: _BatchReader, n_jobs: int) -> Iterator[tuple[np.ndarray, tu
         return
     from torch.utils.data import DataLoader
 
+    reader.in_workers = True
     context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     loader = DataLoader(
         reader,
@@ -151,6 +152,7 @@ class _BatchReader:
         self.indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
         self.plan = batch_plan(spots, self.indices, batch_size)
         self.levels: dict[int, list[_image.ImageLevel]] = {}  # each process fills its own
+        self.in_workers = False
 
     def __len__(self) -> int:
         return len(self.plan)
@@ -162,7 +164,7 @@ class _BatchReader:
             rows = self.indices[positions]
             crops = read_batch(self.spots, section, rows, kind=kind, size=self.size, fill=self.fill, levels=self.levels)
             outputs.append(crops if self.transform is None else self.transform(crops))
-        if _in_worker():  # torch tensors travel through shared memory, numpy arrays through a pickled pipe
+        if self.in_workers:  # torch tensors travel through shared memory, numpy arrays through a pickled pipe
             import torch
 
             return positions, tuple(torch.from_numpy(np.ascontiguousarray(o)) for o in outputs)
@@ -174,12 +176,6 @@ def _single_threaded_worker(_: int) -> None:
     import dask
 
     dask.config.set(scheduler="synchronous")
-
-
-def _in_worker() -> bool:
-    from torch.utils.data import get_worker_info
-
-    return get_worker_info() is not None
 
 
 def _as_is(item: Any) -> Any:
