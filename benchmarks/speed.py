@@ -20,6 +20,11 @@ over repeats with its min-max spread, and the ratios are what matter):
 - ``profile-fit``: cProfile of ``fit`` on the features path with a tiny head, where the loop's fixed costs weigh
   most: function calls and Lightning ``log`` calls, which do not depend on the machine's load.
 - ``import``: wall time of ``python -c "import hyperst"`` (and of first use) in fresh processes.
+- ``default``: the default (``"squidpy"``) encoder end to end: ``hst.tl.predict`` spots/s on a lazily generated
+  slide with ``n_jobs`` crop-reading processes (feature store emptied first), the same ``predict`` again (features
+  read from the store), and a second ``hst.tl.fit`` on the same toy slide against the first (the feature step).
+- ``encoder``: crops per second of the default ``"squidpy"`` encoder at 32, 64 and 224 px on one core, against the
+  same features through one :class:`squidpy.im.ImageContainer` per crop (the encoder's code before issue 16).
 
 Contention from other jobs only adds time, so the ratio of the fastest repeats is reported next to the median
 ratio and its range.
@@ -29,6 +34,8 @@ Run (one torch thread)::
     OMP_NUM_THREADS=1 python benchmarks/speed.py all
     OMP_NUM_THREADS=1 python benchmarks/speed.py fit --repeats 3 --epochs 3
     OMP_NUM_THREADS=1 python benchmarks/speed.py scaling --sizes 1000 10000 100000
+    OMP_NUM_THREADS=1 python benchmarks/speed.py encoder --sizes 32 64 224
+    OMP_NUM_THREADS=1 python benchmarks/speed.py default --spots 10000 --n-jobs 1 2
 """
 
 from __future__ import annotations
@@ -339,6 +346,127 @@ def bench_scaling(args: argparse.Namespace) -> None:
         )
 
 
+# ------------------------------------------------------------------------------------------------ default
+def _default_model():
+    """A model with the default encoder, trained for one epoch on a small toy slide (weights do not matter)."""
+    import hyperst as hst
+
+    toy = hst.datasets.toy(n_sections=1, n_spots=100, n_genes=50, seed=0)
+    return hst.tl.fit(toy, max_epochs=1, batch_size=32, progress_bar=False, device="cpu", seed=0, **MODEL)
+
+
+def _jobs(n_jobs: int) -> dict:
+    return {} if n_jobs == 1 else {"n_jobs": n_jobs}  # so the benchmark also runs on code without `n_jobs`
+
+
+def bench_default(args: argparse.Namespace) -> None:
+    import hyperst as hst
+    from hyperst.data import prepare_spots
+
+    _threads()
+    try:
+        from hyperst.data import drop_features
+    except ImportError:  # code before the feature store: nothing to drop
+        drop_features = None
+    model = _default_model()
+    sdata = slide_sdata(args.spots, microns_per_pixel=MICRONS_PER_PIXEL)
+    options = dict(table_key=None, spots_key="spots", batch_size=args.batch_size, device="cpu", inplace=False)
+    rows = []
+    for n_jobs in args.n_jobs:
+        first, again = [], []
+        for _ in range(args.repeats):
+            if drop_features is not None:
+                drop_features(sdata)
+            start = time.perf_counter()
+            hst.tl.predict(sdata, model, **options, **_jobs(n_jobs))
+            first.append(args.spots / (time.perf_counter() - start))
+            start = time.perf_counter()
+            hst.tl.predict(sdata, model, **options, **_jobs(n_jobs))
+            again.append(args.spots / (time.perf_counter() - start))
+            print(json.dumps({"n_jobs": n_jobs, "predict": first[-1], "again": again[-1]}), file=sys.stderr, flush=True)
+        rows.append((n_jobs, first, again))
+    print(f"\ndefault encoder: `hst.tl.predict` on {args.spots:,} spots at {MICRONS_PER_PIXEL} µm/px, {MODEL}")
+    print("| `n_jobs` | `hst.tl.predict` spots/s | again (features from the store) spots/s |")
+    print("|---|---|---|")
+    for n_jobs, first, again in rows:
+        print(f"| {n_jobs} | {spread(first, 0)} | {spread(again, 0)} |")
+
+    toy = hst.datasets.toy(n_sections=2, n_spots=args.fit_spots // 2, n_genes=50, seed=0)
+    fit_options = dict(MODEL, max_epochs=1, batch_size=32, progress_bar=False, device="cpu", validation="none")
+    seconds = []
+    for _ in range(2):
+        start = time.perf_counter()
+        hst.tl.fit(toy, **fit_options)
+        seconds.append(time.perf_counter() - start)
+    spots = prepare_spots(toy)
+    if drop_features is not None:
+        drop_features(toy)
+    step = []
+    for _ in range(2):  # the feature step of a fit: encode (then read from the store)
+        start = time.perf_counter()
+        model.frozen_features(spots, **_jobs(args.n_jobs[0]))
+        step.append(time.perf_counter() - start)
+    print(f"\nsecond fit: `hst.tl.fit` (1 epoch) twice on a {args.fit_spots:,}-spot toy slide, default encoder")
+    print("| call | `hst.tl.fit` s | feature step (`model.frozen_features`) s |")
+    print("|---|---|---|")
+    for name, fit_s, step_s in zip(("first", "second"), seconds, step, strict=True):
+        print(f"| {name} | {fit_s:.2f} | {step_s:.3f} |")
+
+
+# ------------------------------------------------------------------------------------------------ encoder
+def _container_features(image: np.ndarray, bins: int) -> np.ndarray:
+    """The ``"squidpy"`` encoder's features of one crop through ``ImageContainer``s, as it computed them before."""
+    from squidpy.im import ImageContainer
+
+    grey = (image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).astype(np.uint8)
+    colour = ImageContainer(image, layer="image")
+    features = {
+        **colour.features_summary(layer="image"),
+        **colour.features_histogram(layer="image", bins=bins, v_range=(0, 255)),
+        **ImageContainer(grey[..., None], layer="image").features_texture(
+            layer="image", props=("contrast", "homogeneity", "correlation", "ASM"), angles=(0.0, np.pi / 2)
+        ),
+    }
+    return np.array([features[k] for k in sorted(features)])
+
+
+def bench_encoder(args: argparse.Namespace) -> None:
+    import torch
+
+    from hyperst.nn.encoders import build_encoder
+
+    _threads()
+    rows = []
+    for size in args.sizes:
+        encoder = build_encoder("squidpy", input_size=size)
+        crops = torch.rand(args.crops, 3, size, size, generator=torch.Generator().manual_seed(size))
+        images = (crops * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        _container_features(images[0], encoder.histogram_bins)  # warm-up: squidpy's imports
+        encoder(crops[: args.batch_size])
+        before, after = [], []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            for image in images[: args.container_crops]:
+                _container_features(image, encoder.histogram_bins)
+            before.append(args.container_crops / (time.perf_counter() - start))
+            start = time.perf_counter()
+            for first in range(0, args.crops, args.batch_size):
+                encoder(crops[first : first + args.batch_size])
+            after.append(args.crops / (time.perf_counter() - start))
+            print(json.dumps({"size": size, "before": before[-1], "after": after[-1]}), file=sys.stderr, flush=True)
+        rows.append((size, encoder.out_dim, before, after))
+    print(
+        f"\nencoder: default `squidpy` encoder, crops/s on {torch.get_num_threads()} thread(s), batch "
+        f"{args.batch_size}; before = one `ImageContainer` per crop ({args.container_crops} crops), after = batched "
+        f"({args.crops} crops); median (min-max) of {args.repeats}"
+    )
+    print("| crop (px) | features | before crops/s | after crops/s | speed-up (medians) |")
+    print("|---|---|---|---|---|")
+    for size, out_dim, before, after in rows:
+        ratio = statistics.median(after) / statistics.median(before)
+        print(f"| {size} | {out_dim} | {spread(before, 1)} | {spread(after, 0)} | {ratio:.0f}x |")
+
+
 # ------------------------------------------------------------------------------------------------- import
 IMPORTS = {
     "`import hyperst`": "import hyperst",
@@ -392,6 +520,18 @@ def main() -> None:
     worker.add_argument("batch_size", type=int)
     imports = sub.add_parser("import", help="import time of hyperst")
     imports.add_argument("--repeats", type=int, default=10)
+    default = sub.add_parser("default", help="default encoder: predict spots/s with n_jobs, second fit")
+    default.add_argument("--spots", type=int, default=10000)
+    default.add_argument("--n-jobs", type=int, nargs="+", default=[1, 2])
+    default.add_argument("--batch-size", type=int, default=64)
+    default.add_argument("--fit-spots", type=int, default=2000)
+    default.add_argument("--repeats", type=int, default=1)
+    encoder = sub.add_parser("encoder", help="default encoder crops/s, batched against one ImageContainer per crop")
+    encoder.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 224])
+    encoder.add_argument("--crops", type=int, default=1024)
+    encoder.add_argument("--container-crops", type=int, default=40)
+    encoder.add_argument("--batch-size", type=int, default=64)
+    encoder.add_argument("--repeats", type=int, default=3)
     sub.add_parser("all", help="everything with the defaults")
     args = parser.parse_args()
     if args.command == "scaling-worker":
@@ -399,7 +539,14 @@ def main() -> None:
         return
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")  # fmt: skip
-    commands = {"fit": bench_fit, "predict": bench_predict, "scaling": bench_scaling, "import": bench_import}
+    commands = {
+        "fit": bench_fit,
+        "predict": bench_predict,
+        "scaling": bench_scaling,
+        "import": bench_import,
+        "encoder": bench_encoder,
+        "default": bench_default,
+    }
     if args.command == "all":
         for name, function in commands.items():
             function(parser.parse_args([name]))

@@ -133,5 +133,11 @@ DATA_DIR_ENV: Final = "HYPERST_DATA_DIR"
 # match a CNN trained end to end at a fraction of the cost (docs/benchmarks.md, "Default image encoder").
 DEFAULT_ENCODER: Final = "squidpy"
 
+# Default processes reading crops (`n_jobs` of `fit`, `predict`, `cross_validate`): the main process only. Worker
+# processes cost a start-up and a copy of the slide's handles each and pay off from a few thousand spots on, and
+# hyperst cannot tell how many cores a shared machine has for it (docs/benchmarks.md, "Default encoder, crop
+# reading and the feature store").
+DEFAULT_N_JOBS: Final = 1
+
 # Suffix of the spot grid written by `hst.pp.tile_tissue`: shapes f"{image_key}_tiles".
 TILES_SUFFIX: Final = "_tiles"

@@ -27,12 +27,15 @@ _LAZY_IMPORTS: dict[str, str] = {
     "SpotDataset": "hyperst.data._dataset",
     "check_counts": "hyperst.data._table",
     "check_image": "hyperst.data._image",
+    "check_n_jobs": "hyperst.data._loader",
     "check_unique_genes": "hyperst.data._table",
     "count_matrix": "hyperst.data._table",
+    "crop_batches": "hyperst.data._loader",
     "detect_grid": "hyperst.data._grid",
     "dihedral": "hyperst.data._augment",
+    "drop_features": "hyperst.data._feature_store",
     "encode_crops": "hyperst.data._features",
-    "extract_crops": "hyperst.data._crops",
+    "extract_crops": "hyperst.data._loader",
     "get_table": "hyperst.data._table",
     "group_kfold": "hyperst.data.splits",
     "image_levels": "hyperst.data._image",
@@ -51,6 +54,8 @@ _LAZY_IMPORTS: dict[str, str] = {
     "resolve_genes": "hyperst.data._table",
     "spatial_sample": "hyperst.data._validation",
     "stain_jitter": "hyperst.data._augment",
+    "store_location": "hyperst.data._feature_store",
+    "stored_features": "hyperst.data._feature_store",
     "table_keys": "hyperst.data._table",
     "tissue_fraction": "hyperst.data._image",
     "validation_split": "hyperst.data._validation",
@@ -69,10 +74,13 @@ __all__ = [  # kept in sync with _LAZY_IMPORTS by a test
     "SpotDataset",
     "check_counts",
     "check_image",
+    "check_n_jobs",
     "check_unique_genes",
     "count_matrix",
+    "crop_batches",
     "detect_grid",
     "dihedral",
+    "drop_features",
     "encode_crops",
     "extract_crops",
     "get_table",
@@ -93,6 +101,8 @@ __all__ = [  # kept in sync with _LAZY_IMPORTS by a test
     "resolve_genes",
     "spatial_sample",
     "stain_jitter",
+    "store_location",
+    "stored_features",
     "table_keys",
     "tissue_fraction",
     "validation_split",
@@ -102,11 +112,13 @@ __all__ = [  # kept in sync with _LAZY_IMPORTS by a test
 if TYPE_CHECKING:
     from hyperst.data._augment import dihedral, stain_jitter
     from hyperst.data._cache import CropCache
-    from hyperst.data._crops import extract_crops, iter_crops
+    from hyperst.data._crops import iter_crops
     from hyperst.data._dataset import SpotDataset
+    from hyperst.data._feature_store import drop_features, store_location, stored_features
     from hyperst.data._features import encode_crops
     from hyperst.data._grid import PLATFORM_UM, GridGeometry, detect_grid
     from hyperst.data._image import ImageLevel, check_image, image_levels, tissue_fraction, value_scale
+    from hyperst.data._loader import check_n_jobs, crop_batches, extract_crops
     from hyperst.data._niches import neighbour_graph, niche_means
     from hyperst.data._obsm_features import obsm_features
     from hyperst.data._scale import log2p

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hyperst._logging import logger
-from hyperst.data._crops import extract_crops
+from hyperst.data._loader import extract_crops
 from hyperst.data._sections import CROP_KINDS
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ class CropCache:
         (``2 * n_spots * 3 * size**2`` bytes).
     batch_size
         Crops read together while filling.
+    n_jobs
+        Processes reading crops while filling (see :func:`~hyperst.data.crop_batches`).
     progress
         Show progress bars while filling.
 
@@ -51,6 +53,7 @@ class CropCache:
         size: int,
         directory: str | Path | None = None,
         batch_size: int = 64,
+        n_jobs: int = 1,
         progress: bool = False,
     ) -> None:
         self.size = int(size)
@@ -59,7 +62,9 @@ class CropCache:
         arrays: dict[str, np.ndarray] = {}
         if directory is None:
             for kind in CROP_KINDS:
-                arrays[kind] = extract_crops(spots, kind=kind, size=self.size, batch_size=batch_size, progress=progress)
+                arrays[kind] = extract_crops(
+                    spots, kind=kind, size=self.size, batch_size=batch_size, n_jobs=n_jobs, progress=progress
+                )
         else:
             directory = Path(directory)
             directory.mkdir(parents=True, exist_ok=True)
@@ -72,7 +77,15 @@ class CropCache:
                 meta.unlink(missing_ok=True)
                 for kind, path in paths.items():
                     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
-                    extract_crops(spots, kind=kind, size=self.size, batch_size=batch_size, out=out, progress=progress)
+                    extract_crops(
+                        spots,
+                        kind=kind,
+                        size=self.size,
+                        batch_size=batch_size,
+                        out=out,
+                        n_jobs=n_jobs,
+                        progress=progress,
+                    )
                     out.flush()
                     arrays[kind] = np.load(path, mmap_mode="r")
                 meta.write_text(json.dumps({"fingerprint": self.fingerprint}))

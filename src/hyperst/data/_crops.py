@@ -49,71 +49,67 @@ def iter_crops(
     fill
         Grey value of padding outside the image.
     """
-    if kind not in CROP_KINDS:
-        raise ValueError(f"`kind` must be one of {CROP_KINDS}, got {kind!r}.")
+    check_crop_options([kind], size)
+    indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
+    levels: dict[int, list[_image.ImageLevel]] = {}
+    for section, batch in batch_plan(spots, indices, batch_size):
+        yield batch, read_batch(spots, section, indices[batch], kind=kind, size=int(size), fill=fill, levels=levels)
+
+
+def check_crop_options(kinds: list[str], size: int) -> None:
+    """Raise a ``ValueError`` for an unknown crop kind or a crop size that is not a positive int."""
+    if not kinds or any(kind not in CROP_KINDS for kind in kinds):
+        raise ValueError(f"`kind` must be one of {CROP_KINDS}, got {kinds[0] if len(kinds) == 1 else kinds!r}.")
     if not (isinstance(size, int | np.integer) and size > 0):
         raise ValueError(f"`size` must be a positive number of pixels, got {size!r}.")
+
+
+def batch_plan(spots: SpotData, indices: np.ndarray, batch_size: int) -> list[tuple[int, np.ndarray]]:
+    """``(section, positions into indices)`` of each batch: section by section, spots in image-chunk order.
+
+    The order depends on the spots only (not on the crop kind or size), so spot and niche batches line up.
+    """
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be positive, got {batch_size}.")
-    indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
     centres = spots.centres_px
+    plan = []
     for section_index, section in enumerate(spots.sections):
         positions = np.flatnonzero(spots.section_of[indices] == section_index)
         if positions.size == 0:
             continue
         levels = _image.image_levels(spots.sdata.images[section.image_key], section.image_key)
-        side = section.crop_px(kind)
-        level = _image.choose_level(levels, side, int(size))
-        positions = positions[_chunk_order(centres[indices[positions]], levels[0])]  # same order for both kinds
-        for start in range(0, len(positions), batch_size):
-            batch = positions[start : start + batch_size]
-            boxes = _image.window_boxes(centres[indices[batch]], side, level)
-            crops = _image.read_windows(
-                level, boxes, int(size), channels=section.channels, scale=section.value_scale, fill=fill
-            )
-            yield batch, np.stack(crops)
+        positions = positions[_chunk_order(centres[indices[positions]], levels[0])]
+        plan.extend(
+            (section_index, positions[start : start + batch_size]) for start in range(0, len(positions), batch_size)
+        )
+    return plan
 
 
-def extract_crops(
+def read_batch(
     spots: SpotData,
-    indices: np.ndarray | None = None,
+    section_index: int,
+    rows: np.ndarray,
     *,
     kind: str,
     size: int,
-    batch_size: int = 64,
-    out: np.ndarray | None = None,
-    progress: bool = False,
+    fill: int = _image.BACKGROUND,
+    levels: dict[int, list[_image.ImageLevel]] | None = None,
 ) -> np.ndarray:
-    """Crops of the given spots, ``(len(indices), 3, size, size)`` uint8, in the order of ``indices``.
+    """``(len(rows), 3, size, size)`` uint8 ``kind`` crops of the spots ``rows`` (all of section ``section_index``).
 
-    Parameters
-    ----------
-    spots
-        The spots (:func:`~hyperst.data.prepare_spots`).
-    indices
-        Spots to crop (default all).
-    kind
-        ``"spot"`` or ``"niche"``.
-    size
-        Output side in pixels.
-    batch_size
-        Crops read together.
-    out
-        Array to write into (e.g. a memory map), shape ``(len(indices), 3, size, size)``.
-    progress
-        Show a progress bar.
+    ``levels`` caches each section's pyramid levels between calls.
     """
-    n = spots.n_spots if indices is None else len(indices)
-    if out is None:
-        out = np.empty((n, 3, size, size), dtype=np.uint8)
-    elif out.shape != (n, 3, size, size):
-        raise ValueError(f"`out` has shape {out.shape}, expected {(n, 3, size, size)}.")
-    bar = _progress(progress, n, f"{kind} crops")
-    for positions, crops in iter_crops(spots, indices, kind=kind, size=size, batch_size=batch_size):
-        out[positions] = crops
-        bar.update(len(positions))
-    bar.close()
-    return out
+    section = spots.sections[section_index]
+    levels = {} if levels is None else levels
+    if section_index not in levels:
+        levels[section_index] = _image.image_levels(spots.sdata.images[section.image_key], section.image_key)
+    side = section.crop_px(kind)
+    level = _image.choose_level(levels[section_index], side, int(size))
+    boxes = _image.window_boxes(section.centres_px[spots.position[rows]], side, level)
+    crops = _image.read_windows(
+        level, boxes, int(size), channels=section.channels, scale=section.value_scale, fill=fill
+    )
+    return np.stack(crops)
 
 
 def _chunk_order(centres_px: np.ndarray, level: _image.ImageLevel) -> np.ndarray:
@@ -125,9 +121,3 @@ def _chunk_order(centres_px: np.ndarray, level: _image.ImageLevel) -> np.ndarray
     x = centres_px[:, 0] / level.downscale[0]
     x = np.where(row % 2 == 0, x, -x)
     return np.lexsort((x // chunk_x, row))
-
-
-def _progress(enabled: bool, total: int, description: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=description, disable=not enabled, leave=False)

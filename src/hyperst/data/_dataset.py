@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import Dataset
 
 from hyperst.data._augment import N_DIHEDRAL, dihedral, stain_jitter
-from hyperst.data._crops import extract_crops
+from hyperst.data._loader import extract_crops
 
 if TYPE_CHECKING:
     from hyperst.data._cache import CropCache

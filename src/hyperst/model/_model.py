@@ -14,7 +14,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hyperst._constants import DEFAULT_ENCODER, Checkpoint, FeatureScaling, TargetScale, check_choice, check_count
+from hyperst._constants import (
+    DEFAULT_ENCODER,
+    DEFAULT_N_JOBS,
+    Checkpoint,
+    FeatureScaling,
+    TargetScale,
+    check_choice,
+    check_count,
+)
 from hyperst._logging import logger
 from hyperst.data import log2p
 from hyperst.model import _save_load, _training_data
@@ -195,6 +203,7 @@ class HyperST:
         progress_bar: bool = True,
         cache_dir: str | None = None,
         num_workers: int = 0,
+        n_jobs: int = DEFAULT_N_JOBS,
         features: tuple[np.ndarray, np.ndarray] | None = None,
         fit_scaler: bool | np.ndarray = True,
     ) -> HyperST:
@@ -240,6 +249,8 @@ class HyperST:
             Folder for the memory-mapped crop cache of trainable encoders; default in memory.
         num_workers
             DataLoader worker processes.
+        n_jobs
+            Processes reading crops from the image (and computing ``"squidpy"`` features) before training.
         features
             Precomputed frozen-encoder features of every spot (e.g. shared by the folds of a cross-validation).
         fit_scaler
@@ -272,7 +283,7 @@ class HyperST:
             self.reference_library_size = _reference_library_size(spots, train)
         counts = self.scaled_counts(spots)
         if self.encoder.frozen and features is None:
-            features = _training_data.frozen_features(self.encoder, spots, progress=progress_bar)
+            features = _training_data.frozen_features(self.encoder, spots, n_jobs=n_jobs, progress=progress_bar)
         if features is not None:
             features = self._scaled_features(features, spots)
             if fit_scaler is not False:
@@ -289,6 +300,7 @@ class HyperST:
             stain_augment=stain_augment,
             cache_dir=cache_dir,
             num_workers=num_workers,
+            n_jobs=n_jobs,
             progress=progress_bar,
         )
         runs = []
@@ -336,21 +348,21 @@ class HyperST:
         }
         if self.n_models > 1:
             self.train_params["members"] = [{"epochs_run": len(h), "best_epoch": b} for h, b in runs]
-        device = inference_device(accelerator)
-        self._calibrate(spots, validation, features, device)
-        self._fit_ood_reference(spots, train, features, device, seed)
+        passes = {"device": inference_device(accelerator), "features": features, "batch_size": 256, "n_jobs": n_jobs}
+        self._calibrate(spots, validation, passes)
+        self._fit_ood_reference(spots, train, passes, seed)
         return self
 
-    def frozen_features(self, spots: SpotData, *, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Spot and niche features of every spot from the frozen encoder, to share between fits of one slide."""
+    def frozen_features(
+        self, spots: SpotData, *, n_jobs: int = DEFAULT_N_JOBS, progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Spot and niche features of every spot from the frozen encoder (feature store, else computed)."""
         if not self.encoder.frozen:
             raise ValueError(f"The {self.encoder.name!r} encoder is trained with the model; it has no fixed features.")
-        return _training_data.frozen_features(self.encoder, spots, progress=progress)
+        return _training_data.frozen_features(self.encoder, spots, n_jobs=n_jobs, progress=progress)
 
-    def _calibrate(
-        self, spots: SpotData, validation: np.ndarray | None, features: _training_data.Features | None, device: str
-    ) -> None:
-        """Fit the per-gene factors of the members' sd on the validation spots (split conformal)."""
+    def _calibrate(self, spots: SpotData, validation: np.ndarray | None, passes: dict[str, Any]) -> None:
+        """Fit the calibration of the members' sd on the validation spots (``passes``: `_predict_arrays` options)."""
         self.calibration = None
         if self.n_models == 1:
             return
@@ -360,7 +372,7 @@ class HyperST:
                 "write no `predicted_sd`. Fit with validation='auto' to get calibrated uncertainty."
             )
             return
-        outputs = self._predict_arrays(spots, validation, device=device, features=features, batch_size=256)
+        outputs = self._predict_arrays(spots, validation, **passes)
         observed = log2p(self.scaled_counts(spots)[0][validation])
         self.calibration = Calibration.fit(observed, outputs["predicted"], outputs["sd"])
         factors = self.calibration.factors
@@ -372,16 +384,9 @@ class HyperST:
             np.median(factors),
         )
 
-    def _fit_ood_reference(
-        self,
-        spots: SpotData,
-        train: np.ndarray,
-        features: _training_data.Features | None,
-        device: str,
-        seed: int,
-    ) -> None:
+    def _fit_ood_reference(self, spots: SpotData, train: np.ndarray, passes: dict[str, Any], seed: int) -> None:
         """Keep the training spots' image features (as the network reads them) to score new spots' distance."""
-        image = self._predict_arrays(spots, train, device=device, features=features, batch_size=256, heads=False)
+        image = self._predict_arrays(spots, train, heads=False, **passes)
         groups = reference_groups(spots.section_of[train], spots.centres_px[train])
         self.ood_reference = OODReference.fit(image["image_features"], groups, seed=seed)
 
@@ -394,11 +399,12 @@ class HyperST:
         batch_size: int = 64,
         device: str = "auto",
         features: tuple[np.ndarray, np.ndarray] | None = None,
+        n_jobs: int = DEFAULT_N_JOBS,
     ) -> dict[str, np.ndarray]:
         """Predict the panel for the spots ``indices`` (default all) of ``spots``, streaming crops batch by batch.
 
         ``features`` passes the frozen encoder's spot and niche features of every spot of ``spots`` when they were
-        computed already (e.g. for training), so crops are not encoded again.
+        computed already (e.g. for training), so crops are not encoded again; ``n_jobs`` processes read crops.
 
         Returns
         -------
@@ -412,9 +418,11 @@ class HyperST:
         """
         self.check_panel(spots)
         if self.encoder.frozen and self.feature_scaling == "section":  # every spot of a section sets its scale
-            features = self._scaled_features(features or self.frozen_features(spots), spots)
+            features = self._scaled_features(features or self.frozen_features(spots, n_jobs=n_jobs), spots)
         indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
-        outputs = self._predict_arrays(spots, indices, device=device, features=features, batch_size=batch_size)
+        outputs = self._predict_arrays(
+            spots, indices, device=device, features=features, batch_size=batch_size, n_jobs=n_jobs
+        )
         sd = outputs.pop("sd", None)
         if sd is not None and self.calibration is not None:
             outputs["predicted_sd"] = self.calibration.sd(outputs["predicted"], sd)
@@ -433,6 +441,7 @@ class HyperST:
         features: _training_data.Features | None,
         batch_size: int,
         heads: bool = True,
+        n_jobs: int = DEFAULT_N_JOBS,
     ) -> dict[str, np.ndarray]:
         """Run every member over ``indices``; return their mean, sd (uncalibrated) and the first one's embeddings.
 
@@ -451,6 +460,7 @@ class HyperST:
                 batch_size=batch_size,
                 device=where,
                 features=features,
+                n_jobs=n_jobs,
             )
             for index, batch in batches:
                 batch = self._encode_once(batch)

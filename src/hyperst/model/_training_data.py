@@ -19,12 +19,14 @@ from hyperst._logging import logger
 from hyperst.data import (
     CropCache,
     SpotDataset,
+    check_n_jobs,
+    crop_batches,
     encode_crops,
-    iter_crops,
     log2p,
     niche_means,
     obsm_features,
     scale_counts,
+    stored_features,
 )
 from hyperst.module import BATCH_FEATURES, BATCH_GENES, BATCH_IMAGE
 from hyperst.nn.encoders.precomputed import PrecomputedFeatures
@@ -34,14 +36,29 @@ if TYPE_CHECKING:
     from hyperst.nn.encoders import ImageEncoder
 
 Features = tuple[np.ndarray, np.ndarray]  # spot and niche features of every spot, each (n_spots, out_dim)
+# Prediction with a frozen encoder reads (or computes and stores) the features of all spots at once below this size;
+# above it (a foundation model's 1,536 features of a million spots take 12 GB) it encodes crops batch by batch.
+STORED_FEATURES_MAX_BYTES = 2**31
 
 
-def frozen_features(encoder: ImageEncoder, spots: SpotData, *, progress: bool = False) -> Features:
-    """Spot and niche features of every spot from a frozen encoder (computed once, then cached by the caller)."""
+def frozen_features(encoder: ImageEncoder, spots: SpotData, *, n_jobs: int = 1, progress: bool = False) -> Features:
+    """Spot and niche features of every spot from a frozen encoder: read from the feature store, else computed.
+
+    Computed features go into the feature store (:func:`~hyperst.data.stored_features`: next to the data, or in
+    memory), so later calls on the same spots with the same encoder read them instead.
+    """
     if isinstance(encoder, PrecomputedFeatures):  # embeddings from the table: read, not computed
         return obsm_features(spots, **encoder.config())
-    logger.info("Encoding %d spot and niche crops once with the frozen %r encoder.", spots.n_spots, encoder.name)
-    return encode_crops(spots, encoder, size=encoder.input_size, progress=progress)
+    n_jobs = check_n_jobs(n_jobs)
+
+    def compute() -> Features:
+        logger.info(
+            "Encoding %d spot and niche crops once with the frozen %r encoder (%d crop-reading process%s).",
+            spots.n_spots, encoder.name, n_jobs, "es" if n_jobs > 1 else "",
+        )  # fmt: skip
+        return encode_crops(spots, encoder, size=encoder.input_size, n_jobs=n_jobs, progress=progress)
+
+    return stored_features(spots, encoder, compute)
 
 
 def scaled_counts(spots: SpotData, scale: TargetScale, reference: float | None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -96,6 +113,7 @@ def training_loaders(
     seed: int,
     cache_dir: str | None = None,
     num_workers: int = 0,
+    n_jobs: int = 1,
     progress: bool = False,
 ) -> tuple[DataLoader, DataLoader | None]:
     """Shuffled training loader and ordered validation loader over features (frozen) or cached crops (trainable)."""
@@ -103,7 +121,7 @@ def training_loaders(
     if features is not None:
         source = {"features": features}
     else:
-        source = {"cache": CropCache(spots, size=size, directory=cache_dir, progress=progress)}
+        source = {"cache": CropCache(spots, size=size, directory=cache_dir, n_jobs=n_jobs, progress=progress)}
     options = dict(batch_size=batch_size, collate_fn=_collate(features is not None), num_workers=num_workers)
     # drop_last: a final batch of one spot has no negatives for the contrastive terms.
     train_loader = DataLoader(
@@ -144,13 +162,19 @@ def inference_batches(
     batch_size: int,
     device: torch.device,
     features: Features | None = None,
+    n_jobs: int = 1,
 ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
-    """Yield ``(positions into indices, batch)`` with spot and niche crops or features (and genes when measured)."""
+    """Yield ``(positions into indices, batch)`` with spot and niche crops or features (and genes when measured).
+
+    A frozen encoder's features come from the feature store (computed once over all spots when missing) unless
+    they would take more than :data:`STORED_FEATURES_MAX_BYTES`; otherwise crops are read by ``n_jobs`` processes
+    and encoded batch by batch, so memory stays flat in the number of spots.
+    """
     genes = None if counts is None else [log2p(c) for c in counts]
     if features is not None and not encoder.frozen:
         raise ValueError("`features` apply to frozen encoders only; this encoder is trained with the model.")
-    if features is None and isinstance(encoder, PrecomputedFeatures):  # embeddings from the table: no crops at all
-        features = frozen_features(encoder, spots)
+    if features is None and encoder.frozen and 2 * spots.n_spots * encoder.out_dim * 4 <= STORED_FEATURES_MAX_BYTES:
+        features = frozen_features(encoder, spots, n_jobs=n_jobs)
     if features is not None:
         for start in range(0, len(indices), batch_size):
             index = np.arange(start, min(start + batch_size, len(indices)))
@@ -158,13 +182,9 @@ def inference_batches(
             batch = {k: torch.from_numpy(f[rows]).to(device) for k, f in zip(BATCH_FEATURES, features, strict=True)}
             yield index, _with_genes(batch, genes, rows, device)
         return
-    # Stream spot and niche crops of the same spots side by side: memory stays flat in the number of spots.
-    size = encoder.input_size
-    spot_batches = iter_crops(spots, indices, kind="spot", size=size, batch_size=batch_size)
-    niche_batches = iter_crops(spots, indices, kind="niche", size=size, batch_size=batch_size)
-    for (index, spot), (index_niche, niche) in zip(spot_batches, niche_batches, strict=True):
-        if not np.array_equal(index, index_niche):
-            raise RuntimeError("Spot and niche crops came in different orders; please report this.")
+    # Spot and niche crops of the same spots in each batch: memory stays flat in the number of spots.
+    batches = crop_batches(spots, indices, size=encoder.input_size, batch_size=batch_size, n_jobs=n_jobs)
+    for index, (spot, niche) in batches:
         crops = [torch.from_numpy(c).to(device).float().div_(255.0) for c in (spot, niche)]
         yield index, _with_genes(dict(zip(BATCH_IMAGE, crops, strict=True)), genes, indices[index], device)
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from hyperst._constants import (
     DEFAULT_ENCODER,
+    DEFAULT_N_JOBS,
     Checkpoint,
     FeatureScaling,
     Key,
@@ -66,6 +67,7 @@ def fit(
     stain_augment: float = 0.0,
     feature_scaling: FeatureScaling = "training",
     n_models: int | None = None,
+    n_jobs: int = DEFAULT_N_JOBS,
     **model_kwargs: Any,
 ) -> HyperST:
     """Train HyperST to predict the gene panel from the spot and niche H&E crops of every spot.
@@ -139,6 +141,10 @@ def fit(
         Members of the ensemble (seeds ``seed``, ``seed + 1``, ...; one validation split, which calibrates their
         spread into ``layers["predicted_sd"]``). Default: 5 with a frozen encoder, whose features are computed
         once and shared (members then cost seconds each), 1 with a trained one (each member is a full training).
+    n_jobs
+        Processes reading crops from the images (and computing ``"squidpy"`` features): 1, the default, reads in
+        this process; more pay off from a few thousand spots on. Frozen-encoder features are stored and reused by
+        later calls on the same spots (docs/usage.md, "The feature store").
     **model_kwargs
         Hyperparameters of :class:`~hyperst.nn.HyperSTConfig` (``embed_dim``, ``alignment``, ``entailment``,
         ``image_gene_entailment``, ``decoder_input``, ...). Without ``embed_dim`` / ``dropout`` they follow the
@@ -213,7 +219,7 @@ def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
     Options are sorted by where they are defined: :class:`~hyperst.nn.HyperSTConfig`'s fields and
     :class:`~hyperst.HyperST`'s keywords (encoder, target) go to the model, :meth:`HyperST.train <hyperst.HyperST.train>`'s keywords to training; the rest are ``fit``'s own.
     """
-    from hyperst.data import prepare_spots
+    from hyperst.data import check_n_jobs, prepare_spots
     from hyperst.model import HyperST
     from hyperst.nn import HyperSTConfig
     from hyperst.train import lightning_device
@@ -231,6 +237,7 @@ def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
     check_choice("validation", options["validation"], ValidationMode)
     if options["n_models"] is not None:
         check_count("n_models", options["n_models"])
+    check_n_jobs(options["n_jobs"])
     table_key, layer = options["table_key"], options["layer"]
     genes = _panel(sdata, table_key, options["genes"], layer)
     spots = prepare_spots(

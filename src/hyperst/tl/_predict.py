@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hyperst._constants import INTERVAL_COVERAGE, INTERVAL_Z, OOD_THRESHOLD, STREAMS, Key
+from hyperst._constants import DEFAULT_N_JOBS, INTERVAL_COVERAGE, INTERVAL_Z, OOD_THRESHOLD, STREAMS, Key
 from hyperst._docs import doc_image_key, doc_layer, doc_params
 from hyperst._logging import logger
 
@@ -38,6 +38,7 @@ def predict(
     device: str = "auto",
     spot_diameter_um: float | None = None,
     microns_per_pixel: float | None = None,
+    n_jobs: int = DEFAULT_N_JOBS,
 ) -> AnnData | None:
     """Predict the model's genes for every spot from its spot and niche H&E crops, on the model's scale.
 
@@ -75,6 +76,9 @@ def predict(
         Spot diameter in µm where the data cannot tell (no lattice to recognise).
     microns_per_pixel
         Pixel size of the image in µm, overriding what the spot grid implies.
+    n_jobs
+        Processes reading crops (and computing ``"squidpy"`` features); see :func:`hyperst.tl.fit`. A frozen
+        encoder's features of these spots are read from the feature store when an earlier call stored them.
 
     Returns
     -------
@@ -99,8 +103,9 @@ def predict(
       training) and ``"uncertainty"``: the ensemble's size, the calibration (method, nominal coverage, factor per
       gene), the out-of-distribution reference's size, threshold and the share of spots flagged.
     """
-    from hyperst.data import prepare_spots
+    from hyperst.data import check_n_jobs, prepare_spots
 
+    check_n_jobs(n_jobs)
     if not model.is_trained:
         raise ValueError("The model is untrained; run `hst.tl.fit` first (or load a trained model).")
     if inplace and key_added in sdata.tables and not overwrite:
@@ -123,7 +128,7 @@ def predict(
         with_counts=with_counts,
         out_of_bounds="pad",
     )
-    outputs = model.predict(spots, batch_size=batch_size, device=device)
+    outputs = model.predict(spots, batch_size=batch_size, device=device, n_jobs=n_jobs)
     table = _output_table(sdata, table_key, spots, outputs, model)
     if not inplace:
         return table

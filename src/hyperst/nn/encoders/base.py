@@ -17,12 +17,15 @@ class ImageEncoder(nn.Module):
     keyword arguments that rebuild the encoder (weights are saved separately).
 
     Subclasses set ``name`` (the registry key), ``out_dim``, ``input_size`` and ``frozen``, and implement
-    ``forward``. ``pretrained`` encoders load their weights from a source (a hub, a file) when built: a saved
+    ``forward``. ``cpu_features`` encoders compute their features with numpy on the CPU (no torch kernels, so the
+    result does not depend on torch's thread count): crop-reading worker processes then encode next to reading.
+    ``pretrained`` encoders load their weights from a source (a hub, a file) when built: a saved
     model stores only their trainable parameters (e.g. LoRA adapters), not gigabytes of a public backbone.
     """
 
     name: ClassVar[str]
     pretrained: ClassVar[bool] = False
+    cpu_features: ClassVar[bool] = False
     out_dim: int
     input_size: int
     frozen: bool
