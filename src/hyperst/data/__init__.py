@@ -25,6 +25,7 @@ _LAZY_IMPORTS: dict[str, str] = {
     "Split": "hyperst.data.splits",
     "SpotData": "hyperst.data._spots",
     "SpotDataset": "hyperst.data._dataset",
+    "batch_plan": "hyperst.data._crops",
     "check_counts": "hyperst.data._table",
     "check_image": "hyperst.data._image",
     "check_n_jobs": "hyperst.data._loader",
@@ -72,6 +73,7 @@ __all__ = [  # kept in sync with _LAZY_IMPORTS by a test
     "Split",
     "SpotData",
     "SpotDataset",
+    "batch_plan",
     "check_counts",
     "check_image",
     "check_n_jobs",
@@ -112,7 +114,7 @@ __all__ = [  # kept in sync with _LAZY_IMPORTS by a test
 if TYPE_CHECKING:
     from hyperst.data._augment import dihedral, stain_jitter
     from hyperst.data._cache import CropCache
-    from hyperst.data._crops import iter_crops
+    from hyperst.data._crops import batch_plan, iter_crops
     from hyperst.data._dataset import SpotDataset
     from hyperst.data._feature_store import drop_features, store_location, stored_features
     from hyperst.data._features import encode_crops

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from hyperst._constants import TargetScale
 from hyperst._logging import logger
 from hyperst.data import (
     CropCache,
     SpotDataset,
+    batch_plan,
     check_n_jobs,
     crop_batches,
     encode_crops,
@@ -194,3 +195,51 @@ def _with_genes(batch: dict, genes: list[np.ndarray] | None, rows: np.ndarray, d
     if genes is not None:
         batch.update({k: torch.from_numpy(g[rows]).to(device) for k, g in zip(BATCH_GENES, genes, strict=True)})
     return batch
+
+
+class InferenceChunks(Dataset):
+    """Batch ``i`` of :func:`inference_batches` as one item, for a loader that Lightning splits across processes.
+
+    Item ``i`` is ``(positions into indices, batch)`` on the CPU: the batches the one-process prediction reads
+    (features in runs of ``batch_size``; crops by :func:`~hyperst.data.batch_plan`, section by section), so every
+    spot is predicted alike whichever process gets it. A frozen encoder's crops are encoded batch by batch when no
+    ``features`` are given, so encoding is split across the processes too.
+    """
+
+    def __init__(
+        self,
+        spots: SpotData,
+        indices: np.ndarray,
+        *,
+        encoder: ImageEncoder,
+        counts: tuple[np.ndarray, np.ndarray] | None,
+        batch_size: int,
+        features: Features | None = None,
+    ):
+        if features is not None and not encoder.frozen:
+            raise ValueError("`features` apply to frozen encoders only; this encoder is trained with the model.")
+        self.spots, self.indices, self.size, self.features = spots, indices, encoder.input_size, features
+        self.genes = None if counts is None else [log2p(c) for c in counts]
+        if features is not None:
+            self.plan = [np.arange(s, min(s + batch_size, len(indices))) for s in range(0, len(indices), batch_size)]
+        else:
+            self.plan = [positions for _, positions in batch_plan(spots, indices, batch_size)]
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __getitem__(self, item: int) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
+        index = self.plan[item]
+        rows = self.indices[index]
+        if self.features is not None:
+            batch = {k: torch.from_numpy(f[rows]) for k, f in zip(BATCH_FEATURES, self.features, strict=True)}
+        else:  # one section, one batch: read as `crop_batches` reads it (in its order, which is this one)
+            ((order, crops),) = crop_batches(self.spots, rows, size=self.size, batch_size=len(rows))
+            index, rows = index[order], rows[order]
+            batch = {k: torch.from_numpy(c).float().div_(255.0) for k, c in zip(BATCH_IMAGE, crops, strict=True)}
+        return index, _with_genes(batch, self.genes, rows, torch.device("cpu"))
+
+
+def inference_loader(spots: SpotData, indices: np.ndarray, **options) -> DataLoader:
+    """Return a loader of :class:`InferenceChunks` (``options``: its keywords); each item is a whole batch."""
+    return DataLoader(InferenceChunks(spots, indices, **options), batch_size=None, shuffle=False)
