@@ -156,6 +156,8 @@ def test_bad_input_is_one_line_without_traceback(tmp_path):
         (["predict", "{store}", "--model", "{tmp}/none", "--out", "{tmp}/o.zarr"], 1, "model folder"),
         (["predict", "{store}", "--model", "{tmp}", "--out", "{tmp}/o.zarr"], 1, "config.json"),
         (["predict", "{store}", "--spots", "a", "--tile-tissue", "b", "--model", "x", "--out", "y"], 2, "not allowed"),
+        (["predict", "{store}", "--model", "x", "--out", "y", "--devices", "0"], 2, "must be a count >= 1"),
+        (["predict", "{store}", "--model", "x", "--out", "y", "--devices", "two"], 2, "'two' is not a number"),
         (["evaluate", "{store}"], 1, "run `hyperst predict` first"),
         ([], 2, ""),
     ],

@@ -131,7 +131,12 @@ def predict(args: argparse.Namespace) -> None:
             device=args.device,
             spot_diameter_um=diameter,
             microns_per_pixel=mpp,
+            accelerator=args.accelerator,
+            devices=args.devices,
+            strategy=args.strategy,
         )
+    if _rank() != 0:  # several processes predicted: every one holds the table, the first writes it
+        return
     n_spots = sdata.tables[args.key_added].n_obs
     logger.info("Predicted %d genes at %d spots.", len(model.genes), n_spots)
     if args.evaluate:
@@ -147,6 +152,13 @@ def predict(args: argparse.Namespace) -> None:
             labels=dict(sdata.labels), points=dict(sdata.points), shapes=dict(sdata.shapes), tables=dict(sdata.tables)
         )
     write_store(sdata, out, overwrite=args.overwrite)
+
+
+def _rank() -> int:
+    """Return the rank of this process in a multi-device run (0 when there is one process)."""
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def evaluate(args: argparse.Namespace) -> None:

@@ -84,6 +84,12 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     predict.add_argument("--key-added", default=Key.OUTPUT_TABLE, help="output table (default: %(default)s)")
     predict.add_argument("--batch-size", type=positive(int), default=64, help="(default: %(default)s)")
     predict.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: %(default)s)")
+    multi = predict.add_argument_group("on several devices (Lightning's Trainer.predict; one process per device)")
+    multi.add_argument(
+        "--devices", type=devices, default=1, help="a count, indices as 0,1,3, or auto (default: %(default)s)"
+    )
+    multi.add_argument("--accelerator", help="Lightning accelerator (gpu, cpu, ...); overrides --device")
+    multi.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp (default: %(default)s)")
     predict.add_argument("--microns-per-pixel", type=positive(float), help="level-0 pixel size of the image in µm")
     predict.add_argument("--spot-diameter-um", type=positive(float), help="spot diameter where the data cannot tell")
     predict.add_argument("--evaluate", action="store_true", help="score against measured counts before writing")
@@ -129,6 +135,19 @@ def positive(kind: type) -> Any:
 
     parse.__name__ = f"positive {kind.__name__}"
     return parse
+
+
+def devices(text: str) -> int | str | list[int]:
+    """Argument type: a number of devices >= 1, device indices separated by commas, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = [int(part) for part in text.split(",")] if "," in text else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number, a list like 0,1 or auto") from None
+    if (value < 1) if isinstance(value, int) else min(value) < 0:
+        raise argparse.ArgumentTypeError(f"must be a count >= 1 or device indices >= 0, got {text}")
+    return value
 
 
 def non_negative_int(text: str) -> int:

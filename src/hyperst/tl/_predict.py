@@ -39,6 +39,9 @@ def predict(
     spot_diameter_um: float | None = None,
     microns_per_pixel: float | None = None,
     n_jobs: int = DEFAULT_N_JOBS,
+    accelerator: str | None = None,
+    devices: int | str | list[int] = 1,
+    strategy: str | Any = "auto",
 ) -> AnnData | None:
     """Predict the model's genes for every spot from its spot and niche H&E crops, on the model's scale.
 
@@ -79,6 +82,17 @@ def predict(
     n_jobs
         Processes reading crops (and computing ``"squidpy"`` features); see :func:`hyperst.tl.fit`. A frozen
         encoder's features of these spots are read from the feature store when an earlier call stored them.
+    accelerator
+        Lightning accelerator for a multi-device prediction; overrides ``device`` (e.g. ``"gpu"``).
+    devices
+        Devices to split the spots across: ``1`` (default) predicts in this process on ``device``; more (e.g.
+        ``4``, ``[0, 1]``, ``"auto"``) run Lightning's ``Trainer.predict`` with ``strategy``, each process
+        predicting (and encoding, for a frozen encoder) its share of the batches. Every process then holds the
+        whole table, equal to one device's: in a script, write it from rank 0.
+    strategy
+        Lightning strategy for ``devices`` other than 1: ``"ddp"`` from a script, under ``torchrun`` or SLURM
+        (strategies that spawn processes from a notebook, ``"ddp_spawn"``/``"ddp_notebook"``, cannot hand the
+        predictions back and are refused).
 
     Returns
     -------
@@ -104,8 +118,10 @@ def predict(
       gene), the out-of-distribution reference's size, threshold and the share of spots flagged.
     """
     from hyperst.data import check_n_jobs, prepare_spots
+    from hyperst.train import check_devices
 
     check_n_jobs(n_jobs)
+    check_devices(devices)
     if not model.is_trained:
         raise ValueError("The model is untrained; run `hst.tl.fit` first (or load a trained model).")
     if inplace and key_added in sdata.tables and not overwrite:
@@ -128,7 +144,15 @@ def predict(
         with_counts=with_counts,
         out_of_bounds="pad",
     )
-    outputs = model.predict(spots, batch_size=batch_size, device=device, n_jobs=n_jobs)
+    outputs = model.predict(
+        spots,
+        batch_size=batch_size,
+        device=device,
+        n_jobs=n_jobs,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+    )
     table = _output_table(sdata, table_key, spots, outputs, model)
     if not inplace:
         return table
