@@ -127,6 +127,22 @@ def test_predict_tile_tissue_on_an_he_only_slide(toy_sdata, toy_model, model_dir
     assert list(np.atleast_1d(table.uns["spatialdata_attrs"]["region"])) == ["slide_tiles"]
 
 
+@pytest.mark.slow
+def test_predict_on_two_processes_writes_the_one_process_table(toy_sdata, toy_model, store, model_dir, tmp_path):
+    """`--devices 2 --strategy ddp`: Lightning starts the second process, the first writes the whole table once."""
+    import spatialdata
+
+    out = tmp_path / "ddp.zarr"
+    result = run("predict", str(store), "--model", str(model_dir), "--out", str(out), "--without-images",
+                 "--devices", "2", "--accelerator", "cpu", "--strategy", "ddp")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Process 2 of 2 predicted" in result.stderr and result.stderr.count("Wrote ") == 1
+    table = spatialdata.read_zarr(out).tables["hyperst"]
+    expected = hst.tl.predict(toy_sdata, toy_model, inplace=False)
+    np.testing.assert_allclose(table.layers["predicted"], expected.layers["predicted"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(table.obs_names, expected.obs_names)
+
+
 def test_bad_input_is_one_line_without_traceback(tmp_path):
     result = run("predict", str(tmp_path / "missing.zarr"), "--model", str(tmp_path), "--out", str(tmp_path / "o"))
     assert result.returncode == 1
