@@ -50,6 +50,18 @@ def test_lightning_in_one_process_equals_the_default(toy_sdata, toy_ensemble):
     _assert_same(_outputs(table), expected)
 
 
+def test_a_frozen_encoder_encodes_on_the_devices_alike(toy_sdata):
+    """Without stored features, each process encodes its own batches' crops: the same features as encoded at once."""
+    model = hst.tl.fit(
+        toy_sdata, encoder="squidpy", encoder_kwargs={"input_size": 32}, embed_dim=16, max_epochs=1, progress_bar=False
+    )
+    expected = hst.tl.predict(toy_sdata, model, inplace=False)
+    table = hst.tl.predict(toy_sdata, model, inplace=False, devices="auto", accelerator="cpu")
+    np.testing.assert_allclose(table.layers["predicted"], expected.layers["predicted"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(table.obs["hyperst_ood"], expected.obs["hyperst_ood"])
+    np.testing.assert_allclose(table.obsm["hyperst_image_spot"], expected.obsm["hyperst_image_spot"], atol=1e-6)
+
+
 SCRIPT = """
 import logging
 import sys
