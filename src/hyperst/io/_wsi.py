@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,8 +49,12 @@ def read_wsi(path: str | Path, *, transformations: Mapping[str, BaseTransformati
     channel_axis = axes.find("S") if "S" in axes else axes.find("C")
     if len(axes) != 3 or channel_axis not in (0, 2) or "Y" not in axes or "X" not in axes:
         raise ValueError(f"{str(path)!r} holds an image with axes {axes!r}; an RGB slide (YXS or CYX) is needed.")
-    # tifffile exposes the file as a zarr store: chunks are the TIFF's tiles (or strips), decoded on demand
-    store = zarr.open(tifffile.imread(path, aszarr=True, series=0), mode="r")
+    # tifffile exposes the file as a zarr store: chunks are the TIFF's tiles (or strips), decoded on demand. The
+    # file stays open while the lazy image lives, and is closed when the last reference to it goes.
+    tiff = tifffile.TiffFile(path)
+    tiff_store = tiff.series[0].aszarr()
+    weakref.finalize(tiff_store, tiff.close)
+    store = zarr.open(tiff_store, mode="r")
     arrays = [store] if n_levels == 1 else [store[str(level)] for level in range(n_levels)]
     levels = [da.from_zarr(array) for array in arrays]
     levels = [level.transpose(2, 0, 1) if channel_axis == 2 else level for level in levels]
