@@ -8,8 +8,6 @@ network lives in :mod:`hyperst.module`, the Lightning loop in :mod:`hyperst.trai
 from __future__ import annotations
 
 import copy
-import functools
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,19 +25,16 @@ from hyperst._constants import (
 )
 from hyperst._logging import logger
 from hyperst.data import log2p
-from hyperst.model import _save_load, _training_data
-from hyperst.model._uncertainty import Calibration, OODReference, ensemble_mean_sd, reference_groups
-from hyperst.module import BATCH_FEATURES, BATCH_IMAGE, HyperSTModule, ImageToExpression
+from hyperst.model import _inference, _save_load, _training_data
+from hyperst.model._uncertainty import Calibration, OODReference, reference_groups
+from hyperst.module import HyperSTModule, ImageToExpression
 from hyperst.nn import HyperSTConfig
 from hyperst.nn.encoders import ImageEncoder, build_encoder
 from hyperst.train import (
     HyperSTTrainingPlan,
     check_devices,
     inference_device,
-    lightning_device,
-    run_prediction,
     run_training,
-    torch_device,
 )
 
 if TYPE_CHECKING:
@@ -382,7 +377,7 @@ class HyperST:
                 "write no `predicted_sd`. Fit with validation='auto' to get calibrated uncertainty."
             )
             return
-        outputs = self._predict_arrays(spots, validation, **passes)
+        outputs = _inference.predict_arrays(self, spots, validation, **passes)
         observed = log2p(self.scaled_counts(spots)[0][validation])
         self.calibration = Calibration.fit(observed, outputs["predicted"], outputs["sd"])
         factors = self.calibration.factors
@@ -396,7 +391,7 @@ class HyperST:
 
     def _fit_ood_reference(self, spots: SpotData, train: np.ndarray, passes: dict[str, Any], seed: int) -> None:
         """Keep the training spots' image features (as the network reads them) to score new spots' distance."""
-        image = self._predict_arrays(spots, train, heads=False, **passes)
+        image = _inference.predict_arrays(self, spots, train, heads=False, **passes)
         groups = reference_groups(spots.section_of[train], spots.centres_px[train])
         self.ood_reference = OODReference.fit(image["image_features"], groups, seed=seed)
 
@@ -438,7 +433,8 @@ class HyperST:
         if self.encoder.frozen and self.feature_scaling == "section":  # every spot of a section sets its scale
             features = self._scaled_features(features or self.frozen_features(spots, n_jobs=n_jobs), spots)
         indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
-        outputs = self._predict_arrays(
+        outputs = _inference.predict_arrays(
+            self,
             spots,
             indices,
             device=device,
@@ -457,97 +453,6 @@ class HyperST:
         else:
             outputs.pop("image_features")
         return outputs
-
-    def _predict_arrays(
-        self,
-        spots: SpotData,
-        indices: np.ndarray,
-        *,
-        device: str,
-        features: _training_data.Features | None,
-        batch_size: int,
-        heads: bool = True,
-        n_jobs: int = DEFAULT_N_JOBS,
-        devices: int | str | list[int] = 1,
-        accelerator: str | None = None,
-        strategy: str | Any = "auto",
-    ) -> dict[str, np.ndarray]:
-        """Run every member over ``indices``; return their mean, sd (uncalibrated) and the first one's embeddings.
-
-        Also the spot image features the first member's head read; with ``heads=False`` those only. One device
-        (``devices=1``) runs in this process on ``device``; any other ``devices`` runs Lightning's
-        ``Trainer.predict`` (:func:`~hyperst.train.run_prediction`) on the same batches, and every process gets
-        all outputs.
-        """
-        counts = self.scaled_counts(spots)
-        step = functools.partial(self._batch_outputs, heads=heads)
-        if devices != 1:  # Lightning splits the batches across devices and processes, then gathers them
-            loader = _training_data.inference_loader(
-                spots, indices, encoder=self.encoder, counts=counts, batch_size=batch_size, features=features
-            )
-            target = lightning_device(device, accelerator, devices)
-            parts = run_prediction(self.members, loader, step, **target, strategy=strategy)
-        else:
-            parts = self._predict_in_process(spots, indices, step, device, counts, batch_size, features, n_jobs)
-        outputs: dict[str, np.ndarray] = {}
-        for index, values in parts:  # in place at the spots' positions: one array per key, no chunks to join
-            for key, array in values.items():
-                if key not in outputs:
-                    outputs[key] = np.empty((len(indices), *array.shape[1:]), dtype=np.float32)
-                outputs[key][index] = array
-        for member in self.members:
-            member.cpu()
-        return outputs
-
-    def _predict_in_process(
-        self,
-        spots: SpotData,
-        indices: np.ndarray,
-        step: Callable[[dict[str, torch.Tensor]], dict[str, np.ndarray]],
-        device: str,
-        counts: tuple[np.ndarray, np.ndarray] | None,
-        batch_size: int,
-        features: _training_data.Features | None,
-        n_jobs: int,
-    ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
-        """Yield ``(positions, outputs)`` of each batch, run in this process on ``device``."""
-        where = torch_device(device)
-        for member in self.members:
-            member.to(where).eval()
-        with torch.inference_mode():  # covers reading the batches and `step` alike
-            batches = _training_data.inference_batches(
-                spots,
-                indices,
-                encoder=self.encoder,
-                counts=counts,
-                batch_size=batch_size,
-                device=where,
-                features=features,
-                n_jobs=n_jobs,
-            )
-            for index, batch in batches:
-                yield index, step(batch)
-
-    def _batch_outputs(self, batch: dict[str, torch.Tensor], *, heads: bool = True) -> dict[str, np.ndarray]:
-        """Return one batch's float32 outputs: the members' mean and sd, the first one's embeddings and features."""
-        batch = self._encode_once(batch)
-        first, (spot, _) = self.members[0].forward_with_features(batch)
-        values = {"image_features": spot}  # the spot crop's: niches blur what sets a spot apart
-        if heads:
-            predictions = [first.prediction] + [m(batch).prediction for m in self.members[1:]]
-            mean, sd = ensemble_mean_sd(torch.stack(predictions).float().cpu().numpy())
-            values |= {"predicted": mean, **first.embeddings.as_dict()} | ({} if sd is None else {"sd": sd})
-        return {
-            k: v.float().cpu().numpy() if isinstance(v, torch.Tensor) else v.astype(np.float32, copy=False)
-            for k, v in values.items()
-        }
-
-    def _encode_once(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Replace the crops of a batch by the frozen encoder's features, so members share one encoding."""
-        if not self.encoder.frozen or BATCH_IMAGE[0] not in batch:
-            return batch
-        encoded = {f: self.encoder(batch.pop(i)) for i, f in zip(BATCH_IMAGE, BATCH_FEATURES, strict=True)}
-        return batch | encoded
 
     def check_panel(self, spots: SpotData) -> None:
         """Raise when ``spots`` carry counts for another gene panel than the model's."""
