@@ -47,10 +47,6 @@ class SpotData:
     library_size
         ``(n,)`` float64 total count of each spot's table row over all genes (not only the panel); ``None``
         without counts.
-    neighbours
-        ``(n, n)`` binary neighbour graph (block diagonal over sections, no self loops), built on first use: only
-        niche counts and niche features averaged over neighbours need it, and on a million Visium HD bins it is
-        the largest object of a prediction without counts.
     in_bounds
         ``(n,)`` whether both crops lie inside the image.
     trainable
@@ -79,7 +75,11 @@ class SpotData:
 
     @property
     def neighbours(self) -> csr_matrix:
-        """``(n, n)`` binary neighbour graph (block diagonal over sections, no self loops), built once when first used."""
+        """``(n, n)`` binary neighbour graph (block diagonal over sections, no self loops), built when first used.
+
+        Only niche counts and niche features averaged over neighbours need it; on a million Visium HD bins it is the
+        largest object of a prediction without counts.
+        """
         if self._neighbours is None:
             graph = neighbour_graph(self.sections, n_neighbours=self.n_neighbours)
             object.__setattr__(self, "_neighbours", graph)  # a cache on a frozen dataclass
