@@ -30,9 +30,10 @@ def main(out: Path, seed: int, max_epochs: int) -> dict:
     fitted = time.perf_counter()
     hst.tl.predict(sdata, model, spots_key="S3_spots")  # the held-out section only
     log.info(
-        "fit took %.1f s and predict %.1f s: the default squidpy features are computed in batches, about 100x faster "
-        "than through one ImageContainer per crop (this demo took 44 s before, 20 s now; docs/benchmarks.md)",
+        "fit took %.1f s (%d ensemble members on squidpy features computed once, in batches) and predict %.1f s "
+        "(docs/benchmarks.md, 'make demo', has the times before and after)",
         fitted - start,
+        model.n_models,
         time.perf_counter() - fitted,
     )
     hst.tl.evaluate(sdata)
