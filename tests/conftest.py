@@ -101,3 +101,29 @@ def library_log():
     yield capture
     for name, handler in attached:
         logging.getLogger(name).removeHandler(handler)
+
+
+@pytest.fixture
+def run_script(tmp_path):
+    """``run_script(source, *args)``: run a Python script in a fresh process (one torch thread), e.g. a DDP launch.
+
+    The script is written to ``tmp_path`` and run there; returns the completed process, output captured as text.
+    """
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    def run(source: str, *args: str):
+        script = tmp_path / "script.py"
+        script.write_text(textwrap.dedent(source))
+        return subprocess.run(
+            [sys.executable, str(script), *args],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},  # two processes on two cores: one thread each
+        )
+
+    return run

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import pytest
 
 import hyperst as hst
@@ -40,17 +35,8 @@ if not dist.is_initialized() or dist.get_rank() == 0:
 
 
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes_gives_a_model(tmp_path):
-    script = tmp_path / "train_ddp.py"
-    script.write_text(textwrap.dedent(SCRIPT))
-    result = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "model")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},  # two processes on two cores: one thread each
-    )
+def test_ddp_on_two_cpu_processes_gives_a_model(tmp_path, run_script):
+    result = run_script(SCRIPT, str(tmp_path / "model"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 processes (DDPStrategy)" in result.stderr
     model = hst.HyperST.load(tmp_path / "model")

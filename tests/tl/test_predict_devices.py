@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -84,18 +80,9 @@ np.savez(f"{sys.argv[2]}-{dist.get_rank()}.npz", **outputs)  # every process hol
 
 
 @pytest.mark.slow
-def test_two_cpu_processes_predict_as_one(toy_sdata, toy_ensemble, tmp_path):
+def test_two_cpu_processes_predict_as_one(toy_sdata, toy_ensemble, tmp_path, run_script):
     toy_ensemble.save(tmp_path / "model")
-    script = tmp_path / "predict_ddp.py"
-    script.write_text(textwrap.dedent(SCRIPT))
-    result = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "model"), str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},  # two processes on two cores: one thread each
-    )
+    result = run_script(SCRIPT, str(tmp_path / "model"), str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 processes (DDPStrategy)" in result.stderr
     shares = {int(r): int(n) for r, n in re.findall(r"Process (\d) of 2 predicted (\d+) spots", result.stderr)}
