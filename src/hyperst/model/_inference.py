@@ -101,12 +101,13 @@ def _predict_in_process(
 def _batch_outputs(model: HyperST, batch: dict[str, torch.Tensor], *, heads: bool = True) -> dict[str, np.ndarray]:
     """Return one batch's float32 outputs: the members' mean and sd, the first one's embeddings and features."""
     batch = _encode_once(model.encoder, batch)
+    if not heads:  # the features alone (the OOD reference): no member's head needs to run
+        return {"image_features": model.members[0].image_features(batch)[0].float().cpu().numpy()}
     first, (spot, _) = model.members[0].forward_with_features(batch)
     values = {"image_features": spot}  # the spot crop's: niches blur what sets a spot apart
-    if heads:
-        predictions = [first.prediction] + [m(batch).prediction for m in model.members[1:]]
-        mean, sd = ensemble_mean_sd(torch.stack(predictions).float().cpu().numpy())
-        values |= {"predicted": mean, **first.embeddings.as_dict()} | ({} if sd is None else {"sd": sd})
+    predictions = [first.prediction] + [m(batch).prediction for m in model.members[1:]]
+    mean, sd = ensemble_mean_sd(torch.stack(predictions).float().cpu().numpy())
+    values |= {"predicted": mean, **first.embeddings.as_dict()} | ({} if sd is None else {"sd": sd})
     return {
         k: v.float().cpu().numpy() if isinstance(v, torch.Tensor) else v.astype(np.float32, copy=False)
         for k, v in values.items()
