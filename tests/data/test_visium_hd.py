@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import spatialdata
@@ -68,10 +70,13 @@ def test_legacy_st_spots_stay_legacy_st(hd_builder):
     assert section.spot_spacing_um == pytest.approx(200.0)
 
 
-def test_fit_and_predict_on_bins(hd_builder, fast_fit_kwargs):
+def test_fit_and_predict_on_bins(hd_builder, fast_fit_kwargs, caplog):
     sdata = hd_builder(16, geometry="squares", mpp=1.0)
-    sdata.tables["square_016um"].obs["section"] = "hd"  # as for Visium: name the section (docs/data.md)
-    model = hst.tl.fit(sdata, table_key="square_016um", max_epochs=1, **fast_fit_kwargs)
+    assert "section" not in sdata.tables["square_016um"].obs  # as spatialdata_io writes the table
+    with caplog.at_level(logging.INFO, logger="hyperst"):
+        model = hst.tl.fit(sdata, table_key="square_016um", max_epochs=1, **fast_fit_kwargs)
+    assert "validation groups are the spots elements (hd_square_016um)" in caplog.text
+    assert "section" not in sdata.tables["square_016um"].obs  # the user's table is not changed
     hst.tl.predict(sdata, model, table_key="square_016um")
     out = sdata.tables["hyperst"]
     assert out.n_obs == 576 and np.isfinite(out.layers["predicted"]).all()

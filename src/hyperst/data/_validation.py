@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hyperst._constants import ValidationMode, check_choice
+from hyperst._constants import Key, ValidationMode, check_choice
+from hyperst._logging import logger
 
 if TYPE_CHECKING:
     from hyperst.data._spots import SpotData
@@ -39,9 +40,7 @@ def validation_split(
     if mode == "none":
         return rows, rows[:0]
     if mode in ("auto", "group"):
-        if groupby not in spots.obs:
-            raise KeyError(f"`validation_groupby={groupby!r}` is not a column of the table's obs.")
-        labels = spots.obs[groupby].astype(str).to_numpy()[rows]
+        labels = _group_labels(spots, groupby)[rows]
         groups = np.unique(labels)
         if len(groups) >= (3 if mode == "auto" else 2):
             held_out = groups[rng.integers(len(groups))]
@@ -49,6 +48,23 @@ def validation_split(
         if mode == "group":
             raise ValueError(f"A validation group needs at least 2 groups in {groupby!r}; found {groups.tolist()}.")
     return _spatial_blocks(spots, rows, fraction, rng)
+
+
+def _group_labels(spots: SpotData, groupby: str) -> np.ndarray:
+    """``obs[groupby]`` as strings; without a ``"section"`` column, each spots element is a section (logged)."""
+    if groupby in spots.obs:
+        return spots.obs[groupby].astype(str).to_numpy()
+    if groupby != Key.SECTION:
+        raise KeyError(
+            f"`validation_groupby={groupby!r}` is not a column of the table's obs; add it or pass another column."
+        )
+    # Readers such as spatialdata_io.visium / visium_hd write no section column; one element is one slide there.
+    logger.info(
+        "The table has no obs[%r]: validation groups are the spots elements (%s); add the column to group otherwise.",
+        Key.SECTION,
+        ", ".join(s.spots_key for s in spots.sections),
+    )
+    return np.array([s.spots_key for s in spots.sections])[spots.section_of]
 
 
 def _spatial_blocks(spots: SpotData, rows: np.ndarray, fraction: float, rng: np.random.Generator):

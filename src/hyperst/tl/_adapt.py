@@ -105,7 +105,8 @@ def adapt(
         Early-stopping spots among the adaptation spots, as in :func:`~hyperst.tl.fit` (``"auto"``: a held-out
         group with 3 or more groups, else a spatial band of each section).
     validation_groupby
-        Column of ``obs`` whose groups ``validation="group"`` holds out.
+        Column of ``obs`` whose groups ``validation="group"`` holds out; without a ``"section"`` column, each
+        spots element is a section (logged).
     device
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
     progress_bar

@@ -101,7 +101,8 @@ def fit(
         Early-stopping set: ``"auto"`` (one held-out ``validation_groupby`` group with 3 or more groups, else a
         spatial block of each section), ``"group"``, ``"spatial"`` or ``"none"`` (stop on the training loss).
     validation_groupby
-        Column of ``obs`` whose groups ``validation="group"`` holds out.
+        Column of ``obs`` whose groups ``validation="group"`` holds out; without a ``"section"`` column, each
+        spots element is a section (logged).
     encoder_kwargs
         Options of a named encoder (e.g. ``{"input_size": 64}``).
     lr
