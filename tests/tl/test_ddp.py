@@ -42,3 +42,58 @@ def test_ddp_on_two_cpu_processes_gives_a_model(tmp_path, run_script):
     model = hst.HyperST.load(tmp_path / "model")
     assert model.is_trained and len(model.history) >= 1
     assert model.train_params["n_train_spots"] > 0
+
+
+FROZEN_SCRIPT = """
+import logging
+import sys
+
+import numpy as np
+import torch.distributed as dist
+
+import hyperst as hst
+from hyperst.data import prepare_spots
+
+logging.basicConfig(level=logging.INFO)  # hyperst's lines say what each process encoded
+
+sdata = hst.datasets.toy(n_sections=2, n_spots=60, n_genes=12, seed=0)
+model = hst.tl.fit(
+    sdata,
+    encoder="squidpy",
+    encoder_kwargs={"input_size": 32},
+    n_models=1,
+    embed_dim=16,
+    batch_size=16,
+    max_epochs=1,
+    progress_bar=False,
+    accelerator="cpu",
+    devices=2,
+    strategy="ddp",
+)
+spot, niche = model.frozen_features(prepare_spots(sdata))  # the features fit encoded, kept in memory
+np.savez(f"{sys.argv[1]}-{dist.get_rank()}.npz", spot=spot, niche=niche)
+"""
+
+
+@pytest.mark.slow
+def test_a_frozen_encoder_encodes_split_across_the_processes(tmp_path, run_script):
+    import re
+
+    import numpy as np
+
+    from hyperst.data import encode_crops, prepare_spots
+    from hyperst.nn.encoders import build_encoder
+
+    result = run_script(FROZEN_SCRIPT, str(tmp_path / "features"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    shares = {int(r): int(n) for r, n in re.findall(r"Process (\d) of 2 encoded (\d+) spots", result.stderr)}
+    assert set(shares) == {1, 2} and min(shares.values()) > 0, result.stderr[-3000:]
+    assert sum(shares.values()) == 120  # each spot encoded once, by one of the processes
+    assert "Reusing the stored 'squidpy' features of 120 spots" in result.stderr  # not encoded again after fit
+    sdata = hst.datasets.toy(n_sections=2, n_spots=60, n_genes=12, seed=0)
+    encoder = build_encoder("squidpy", input_size=32)
+    expected = encode_crops(prepare_spots(sdata), encoder, size=32)
+    for rank in (0, 1):
+        with np.load(tmp_path / f"features-{rank}.npz") as got:
+            np.testing.assert_allclose(got["spot"], expected[0], rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(got["niche"], expected[1], rtol=1e-5, atol=1e-5)

@@ -90,3 +90,18 @@ def test_read_only_location_falls_back_to_memory(sdata, tmp_path, caplog):
     assert any("keeping them in memory for this session" in r.getMessage() for r in caplog.records)
     assert counted(hst.tl.fit, backed, encoder=encoder, **FIT) == 0
     assert (tmp_path / "slide.zarr.hyperst-features").read_text() == "not a folder"
+
+
+def test_only_the_first_process_of_a_distributed_run_writes_the_store(sdata, tmp_path, monkeypatch, caplog):
+    from hyperst.data import _feature_store
+
+    path = tmp_path / "slide.zarr"
+    sdata.write(path)
+    backed = spatialdata.read_zarr(path)
+    monkeypatch.setattr(_feature_store, "_rank", lambda: 1)  # the second process of a DDP run
+    encoder = CountingEncoder(input_size=16)
+    with caplog.at_level(logging.INFO, logger="hyperst"):
+        assert counted(hst.tl.fit, backed, encoder=encoder, **FIT) > 0
+    assert "Process 2 of a distributed run keeps the features in memory" in caplog.text
+    assert not store_location(backed).exists()  # nothing written by this process
+    assert counted(hst.tl.fit, backed, encoder=encoder, **FIT) == 0  # but kept for its session

@@ -84,9 +84,14 @@ def stored_features(
         )  # fmt: skip
     features = compute()
     features = tuple(np.asarray(f, dtype=np.float32) for f in features)
-    if directory is not None and _save(directory / key, record, features):
+    rank = _rank()
+    if directory is not None and rank == 0 and _save(directory / key, record, features):
         logger.info("Stored the %r features of %d spots in %s.", encoder.name, spots.n_spots, directory / key)
     else:
+        if directory is not None and rank > 0:  # processes of one run would write the same entry at once
+            logger.info(
+                "Process %d of a distributed run keeps the features in memory; the first stores them.", rank + 1
+            )
         _remember(sdata, key, record, features)
     return features
 
@@ -130,6 +135,13 @@ def _record(spots: SpotData, encoder: Any, config: dict, size: int) -> dict[str,
         "spots": spot_set.hexdigest(),
         "n_spots": spots.n_spots,
     }
+
+
+def _rank() -> int:
+    """Return the process's rank in a distributed run (0 outside one): only the first process writes the store."""
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def _directory(sdata: SpatialData) -> Path | None:

@@ -35,6 +35,7 @@ from hyperst.train import (
     check_devices,
     inference_device,
     run_training,
+    torch_device,
 )
 
 if TYPE_CHECKING:
@@ -288,7 +289,14 @@ class HyperST:
             self.reference_library_size = _reference_library_size(spots, train)
         counts = self.scaled_counts(spots)
         if self.encoder.frozen and features is None:
-            features = _training_data.frozen_features(self.encoder, spots, n_jobs=n_jobs, progress=progress_bar)
+            features = _training_data.frozen_features(
+                self.encoder,
+                spots,
+                device=torch_device(inference_device(accelerator)),
+                n_jobs=n_jobs,
+                progress=progress_bar,
+                lightning={"accelerator": accelerator, "devices": devices, "strategy": strategy},
+            )
         if features is not None:
             features = self._scaled_features(features, spots)
             if fit_scaler is not False:
@@ -359,12 +367,13 @@ class HyperST:
         return self
 
     def frozen_features(
-        self, spots: SpotData, *, n_jobs: int = DEFAULT_N_JOBS, progress: bool = False
+        self, spots: SpotData, *, device: str = "auto", n_jobs: int = DEFAULT_N_JOBS, progress: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Spot and niche features of every spot from the frozen encoder (feature store, else computed)."""
+        """Spot and niche features of every spot from the frozen encoder (feature store, else computed on ``device``)."""
         if not self.encoder.frozen:
             raise ValueError(f"The {self.encoder.name!r} encoder is trained with the model; it has no fixed features.")
-        return _training_data.frozen_features(self.encoder, spots, n_jobs=n_jobs, progress=progress)
+        where = torch_device(device)
+        return _training_data.frozen_features(self.encoder, spots, device=where, n_jobs=n_jobs, progress=progress)
 
     def _calibrate(self, spots: SpotData, validation: np.ndarray | None, passes: dict[str, Any]) -> None:
         """Fit the calibration of the members' sd on the validation spots (``passes``: `_predict_arrays` options)."""
@@ -431,7 +440,8 @@ class HyperST:
         self.check_panel(spots)
         check_devices(devices)
         if self.encoder.frozen and self.feature_scaling == "section":  # every spot of a section sets its scale
-            features = self._scaled_features(features or self.frozen_features(spots, n_jobs=n_jobs), spots)
+            features = features or self.frozen_features(spots, device=device, n_jobs=n_jobs)
+            features = self._scaled_features(features, spots)
         indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
         outputs = _inference.predict_arrays(
             self,

@@ -8,7 +8,8 @@ network reads (:data:`~hyperst.module.BATCH_IMAGE`, :data:`~hyperst.module.BATCH
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ from hyperst.data import (
 )
 from hyperst.module import BATCH_FEATURES, BATCH_GENES, BATCH_IMAGE
 from hyperst.nn.encoders.precomputed import PrecomputedFeatures
+from hyperst.train import SpawningStrategyError, run_prediction
 
 if TYPE_CHECKING:
     from hyperst.data import SpotData
@@ -40,26 +42,99 @@ Features = tuple[np.ndarray, np.ndarray]  # spot and niche features of every spo
 # Prediction with a frozen encoder reads (or computes and stores) the features of all spots at once below this size;
 # above it (a foundation model's 1,536 features of a million spots take 12 GB) it encodes crops batch by batch.
 STORED_FEATURES_MAX_BYTES = 2**31
+ENCODING_BATCH = 64  # crops per encoder call when encoding on several devices (as `encode_crops`)
 
 
-def frozen_features(encoder: ImageEncoder, spots: SpotData, *, n_jobs: int = 1, progress: bool = False) -> Features:
+def frozen_features(
+    encoder: ImageEncoder,
+    spots: SpotData,
+    *,
+    device: str | torch.device = "cpu",
+    n_jobs: int = 1,
+    progress: bool = False,
+    lightning: dict[str, Any] | None = None,
+) -> Features:
     """Spot and niche features of every spot from a frozen encoder: read from the feature store, else computed.
 
     Computed features go into the feature store (:func:`~hyperst.data.stored_features`: next to the data, or in
-    memory), so later calls on the same spots with the same encoder read them instead.
+    memory), so later calls on the same spots with the same encoder read them instead. The encoder runs on
+    ``device`` (numpy-feature encoders such as ``"squidpy"`` on the CPU, in ``n_jobs`` processes). ``lightning``
+    (``accelerator``, ``devices``, ``strategy`` of a multi-device fit) with several ``devices`` splits the
+    encoding across the devices' processes instead, as prediction splits its batches.
     """
     if isinstance(encoder, PrecomputedFeatures):  # embeddings from the table: read, not computed
         return obsm_features(spots, **encoder.config())
     n_jobs = check_n_jobs(n_jobs)
 
     def compute() -> Features:
+        if lightning is not None and _several(lightning["devices"]):
+            try:
+                return _encode_on_devices(encoder, spots, lightning)
+            except SpawningStrategyError:  # raised before any process starts
+                logger.info(
+                    "Strategy %r runs in spawned processes, which cannot hand features back: encoding in this "
+                    "process.", lightning["strategy"],
+                )  # fmt: skip
+        where = torch.device("cpu") if encoder.cpu_features else torch.device(device)
         logger.info(
-            "Encoding %d spot and niche crops once with the frozen %r encoder (%d crop-reading process%s).",
-            spots.n_spots, encoder.name, n_jobs, "es" if n_jobs > 1 else "",
+            "Encoding %d spot and niche crops once with the frozen %r encoder on %s (%d crop-reading process%s).",
+            spots.n_spots, encoder.name, where, n_jobs, "es" if n_jobs > 1 else "",
         )  # fmt: skip
-        return encode_crops(spots, encoder, size=encoder.input_size, n_jobs=n_jobs, progress=progress)
+        with _moved(encoder, where):
+            return encode_crops(spots, encoder, size=encoder.input_size, device=where, n_jobs=n_jobs, progress=progress)
 
     return stored_features(spots, encoder, compute)
+
+
+def _several(devices: Any) -> bool:
+    """Whether Lightning's ``devices`` names more than one device (``"auto"`` does not split the encoding)."""
+    if isinstance(devices, (list, tuple)):
+        return len(devices) > 1
+    return isinstance(devices, int) and not isinstance(devices, bool) and devices > 1
+
+
+def _encode_on_devices(encoder: ImageEncoder, spots: SpotData, lightning: dict[str, Any]) -> Features:
+    """Encode every spot's crops with Lightning's ``Trainer.predict`` on ``lightning``'s devices.
+
+    Each process encodes its share of the batches; every process gets all features back.
+    """
+    indices = np.arange(spots.n_spots)
+    loader = inference_loader(spots, indices, encoder=encoder, counts=None, batch_size=ENCODING_BATCH)
+    logger.info(
+        "Encoding %d spot and niche crops once with the frozen %r encoder, split across devices %r.",
+        spots.n_spots, encoder.name, lightning["devices"],
+    )  # fmt: skip
+
+    def step(batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        return {key: encoder(batch[key]).float().cpu().numpy() for key in BATCH_IMAGE}
+
+    home = _device_of(encoder)
+    try:
+        parts = run_prediction([encoder], loader, step, **lightning, task="encoded")
+    finally:  # Lightning leaves it on its device; the model moves it again where it runs
+        encoder.to(home)
+    features = tuple(np.empty((spots.n_spots, encoder.out_dim), dtype=np.float32) for _ in BATCH_IMAGE)
+    for positions, values in parts:
+        for out, key in zip(features, BATCH_IMAGE, strict=True):
+            out[positions] = values[key]
+    return features[0], features[1]
+
+
+def _device_of(encoder: ImageEncoder) -> torch.device:
+    """Return the device of the encoder's weights (the CPU for an encoder without any)."""
+    tensor = next(iter([*encoder.parameters(), *encoder.buffers()]), None)
+    return torch.device("cpu") if tensor is None else tensor.device
+
+
+@contextmanager
+def _moved(encoder: ImageEncoder, device: torch.device) -> Iterator[None]:
+    """Run the block with ``encoder`` on ``device``, then put it back where it was."""
+    home = _device_of(encoder)
+    encoder.to(device)
+    try:
+        yield
+    finally:
+        encoder.to(home)
 
 
 def scaled_counts(spots: SpotData, scale: TargetScale, reference: float | None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -175,7 +250,7 @@ def inference_batches(
     if features is not None and not encoder.frozen:
         raise ValueError("`features` apply to frozen encoders only; this encoder is trained with the model.")
     if features is None and encoder.frozen and 2 * spots.n_spots * encoder.out_dim * 4 <= STORED_FEATURES_MAX_BYTES:
-        features = frozen_features(encoder, spots, n_jobs=n_jobs)
+        features = frozen_features(encoder, spots, device=device, n_jobs=n_jobs)
     if features is not None:
         for start in range(0, len(indices), batch_size):
             index = np.arange(start, min(start + batch_size, len(indices)))

@@ -158,7 +158,7 @@ def adapt(
         out_of_bounds="pad",
     )
     rows = adaptation_rows(prepared, table.obs_names, spots, seed)
-    features = model.frozen_features(prepared, progress=progress_bar) if model.encoder.frozen else None
+    features = model.frozen_features(prepared, device=device, progress=progress_bar) if model.encoder.frozen else None
     base = model.train_params
     options = {
         "max_epochs": max_epochs,

@@ -85,7 +85,7 @@ def cross_validate(
         model = job.new_model()
         if model.encoder.frozen and features is None:  # the same crops give the same features in every fold
             features = model.frozen_features(
-                spots, n_jobs=job.train_options["n_jobs"], progress=job.train_options["progress_bar"]
+                spots, device=where, n_jobs=job.train_options["n_jobs"], progress=job.train_options["progress_bar"]
             )
         job.train(model, train, features=features)
         outputs = model.predict(spots, test, device=where, features=features, n_jobs=job.train_options["n_jobs"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 from hyperst.train._callbacks import History, RestoreBestWeights
 from hyperst.train._devices import default_precision, inference_device, lightning_device, torch_device
 from hyperst.train._plan import HyperSTTrainingPlan
-from hyperst.train._predict import BatchPredictor, check_devices, run_prediction
+from hyperst.train._predict import BatchPredictor, SpawningStrategyError, check_devices, run_prediction
 from hyperst.train._runner import run_training
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "History",
     "HyperSTTrainingPlan",
     "RestoreBestWeights",
+    "SpawningStrategyError",
     "check_devices",
     "default_precision",
     "inference_device",
