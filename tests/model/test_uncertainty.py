@@ -71,6 +71,15 @@ def test_ood_flags_a_shift_and_not_a_new_section_of_the_same_kind():
     assert np.mean(outside > OOD_THRESHOLD) > 0.9
 
 
+def test_ood_scores_batch_by_batch_as_all_at_once():
+    # prediction scores each batch as it goes (no (n_spots, d) feature array is kept): the score is per spot
+    features, sections, _ = _training_features()
+    reference = OODReference.fit(features, sections)
+    spots = np.random.default_rng(2).normal(size=(300, 4))
+    batches = np.concatenate([reference.score(batch) for batch in np.array_split(spots, 7)])
+    np.testing.assert_array_equal(batches, OODReference.fit(features, sections).score(spots))
+
+
 def test_ood_reference_round_trips_and_is_capped(monkeypatch):
     import hyperst.model._uncertainty as uncertainty
 

@@ -1,8 +1,8 @@
 """How :class:`~hyperst.HyperST` runs its members over spots: in this process, or split by Lightning across devices.
 
 Per batch, every member predicts; the batch's outputs are the members' mean and sd, the first member's embeddings
-and the spot image features its head read (what the out-of-distribution score compares). A frozen encoder encodes a
-batch's crops once for all members.
+and the out-of-distribution score of the spot image features its head read (scored batch by batch, so no
+``(n_spots, d)`` feature array is held). A frozen encoder encodes a batch's crops once for all members.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def predict_arrays(
 ) -> dict[str, np.ndarray]:
     """Run every member over ``indices``; return their mean, sd (uncalibrated) and the first one's embeddings.
 
-    Also the spot image features the first member's head read; with ``heads=False`` those only. One device
+    Also ``"ood"``, the out-of-distribution score of the spots (when the model has a reference). With
+    ``heads=False`` only the spot image features the first member's head reads (what the reference is built
+    from). One device
     (``devices=1``) runs in this process on ``device``; any other ``devices`` runs Lightning's
     ``Trainer.predict`` (:func:`~hyperst.train.run_prediction`) on the same batches, and every process gets
     all outputs.
@@ -99,12 +101,14 @@ def _predict_in_process(
 
 
 def _batch_outputs(model: HyperST, batch: dict[str, torch.Tensor], *, heads: bool = True) -> dict[str, np.ndarray]:
-    """Return one batch's float32 outputs: the members' mean and sd, the first one's embeddings and features."""
+    """Return one batch's float32 outputs: the members' mean and sd, the first one's embeddings and OOD score."""
     batch = _encode_once(model.encoder, batch)
     if not heads:  # the features alone (the OOD reference): no member's head needs to run
         return {"image_features": model.members[0].image_features(batch)[0].float().cpu().numpy()}
     first, (spot, _) = model.members[0].forward_with_features(batch)
-    values = {"image_features": spot}  # the spot crop's: niches blur what sets a spot apart
+    values: dict[str, Any] = {}
+    if model.ood_reference is not None:  # the spot crop's features: niches blur what sets a spot apart
+        values["ood"] = model.ood_reference.score(spot.float().cpu().numpy())
     predictions = [first.prediction] + [m(batch).prediction for m in model.members[1:]]
     mean, sd = ensemble_mean_sd(torch.stack(predictions).float().cpu().numpy())
     values |= {"predicted": mean, **first.embeddings.as_dict()} | ({} if sd is None else {"sd": sd})

@@ -458,10 +458,6 @@ class HyperST:
         sd = outputs.pop("sd", None)
         if sd is not None and self.calibration is not None:
             outputs["predicted_sd"] = self.calibration.sd(outputs["predicted"], sd)
-        if self.ood_reference is not None:
-            outputs["ood"] = self.ood_reference.score(outputs.pop("image_features")).astype(np.float32)
-        else:
-            outputs.pop("image_features")
         return outputs
 
     def check_panel(self, spots: SpotData) -> None:

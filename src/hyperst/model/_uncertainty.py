@@ -8,7 +8,8 @@ spots' own distances.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -101,6 +102,7 @@ class OODReference:
     points: np.ndarray  # (n_reference, d) reference spots, whitened
     reference_distances: np.ndarray  # (n_reference,) sorted
     neighbours: int = OOD_NEIGHBOURS
+    _index: Any = field(default=None, init=False, repr=False, compare=False)  # fitted on first `score`
 
     @classmethod
     def fit(cls, features: np.ndarray, groups: np.ndarray, *, seed: int = 0) -> OODReference:
@@ -129,9 +131,10 @@ class OODReference:
         """Per spot, the share of reference spots whose distance is below the spot's: in [0, 1], 1 = furthest."""
         from sklearn.neighbors import NearestNeighbors
 
+        if self._index is None:  # once: prediction scores batch by batch
+            self._index = NearestNeighbors(n_neighbors=self.neighbours).fit(self.points)
         projected = ((np.asarray(features, dtype=np.float64) - self.mean) @ self.whitening).astype(np.float32)
-        index = NearestNeighbors(n_neighbors=self.neighbours).fit(self.points)
-        distance = index.kneighbors(projected)[0].mean(axis=1)
+        distance = self._index.kneighbors(projected)[0].mean(axis=1)
         return np.searchsorted(self.reference_distances, distance, side="right") / len(self.reference_distances)
 
     @property
