@@ -82,8 +82,8 @@ def run_prediction(
     gets every part back, so a script continues alike on each (write the result from rank 0). Float32
     throughout, as the one-device prediction. Strategies that spawn processes from the calling one
     (``"ddp_spawn"``, ``"ddp_notebook"``) cannot hand the parts back: use ``"ddp"`` (a script, ``torchrun`` or
-    SLURM); they raise :class:`SpawningStrategyError` before any process starts. ``task`` names the work in the
-    log line each process writes (``"Process 1 of 2 predicted 60 spots."``).
+    SLURM); they raise :class:`~hyperst.train.SpawningStrategyError` before any process starts. ``task`` names
+    the work in the log line each process writes (``"Process 1 of 2 predicted 60 spots."``).
     """
     with quiet_lightning():
         trainer = pl.Trainer(
