@@ -19,7 +19,15 @@ import hyperst.data
 
 SRC = Path(hyperst.data.__file__).parents[2]  # .../src
 # Shared, import-free helpers every layer may use.
-BASE = {"hyperst", "hyperst._constants", "hyperst._logging", "hyperst._docs", "hyperst._threads", "hyperst.metrics"}
+BASE = {
+    "hyperst",
+    "hyperst._constants",
+    "hyperst._distributed",
+    "hyperst._logging",
+    "hyperst._docs",
+    "hyperst._threads",
+    "hyperst.metrics",
+}
 # Layer -> the layers it may import (besides itself and BASE).
 ALLOWED: dict[str, set[str]] = {
     "geometry": set(),

@@ -98,7 +98,7 @@ def test_only_the_first_process_of_a_distributed_run_writes_the_store(sdata, tmp
     path = tmp_path / "slide.zarr"
     sdata.write(path)
     backed = spatialdata.read_zarr(path)
-    monkeypatch.setattr(_feature_store, "_rank", lambda: 1)  # the second process of a DDP run
+    monkeypatch.setattr(_feature_store, "process_rank", lambda: 1)  # the second process of a DDP run
     encoder = CountingEncoder(input_size=16)
     with caplog.at_level(logging.INFO, logger="hyperst"):
         assert counted(hst.tl.fit, backed, encoder=encoder, **FIT) > 0

@@ -13,6 +13,7 @@ from contextlib import redirect_stdout
 from typing import Any
 
 from hyperst._constants import TILES_SUFFIX, Key
+from hyperst._distributed import process_rank
 from hyperst._logging import logger
 from hyperst.cli._store import check_input, check_output, read_store, write_store, write_text
 
@@ -135,7 +136,7 @@ def predict(args: argparse.Namespace) -> None:
             devices=args.devices,
             strategy=args.strategy,
         )
-    if _rank() != 0:  # several processes predicted: every one holds the table, the first writes it
+    if process_rank() != 0:  # several processes predicted: every one holds the table, the first writes it
         return
     n_spots = sdata.tables[args.key_added].n_obs
     logger.info("Predicted %d genes at %d spots.", len(model.genes), n_spots)
@@ -152,13 +153,6 @@ def predict(args: argparse.Namespace) -> None:
             labels=dict(sdata.labels), points=dict(sdata.points), shapes=dict(sdata.shapes), tables=dict(sdata.tables)
         )
     write_store(sdata, out, overwrite=args.overwrite)
-
-
-def _rank() -> int:
-    """Return the rank of this process in a multi-device run (0 when there is one process)."""
-    import torch.distributed as dist
-
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def evaluate(args: argparse.Namespace) -> None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hyperst._distributed import process_rank
 from hyperst._logging import logger
 from hyperst.data._sections import CROP_KINDS
 
@@ -84,7 +85,7 @@ def stored_features(
         )  # fmt: skip
     features = compute()
     features = tuple(np.asarray(f, dtype=np.float32) for f in features)
-    rank = _rank()
+    rank = process_rank()  # only the first process of a distributed run writes the folder
     if directory is not None and rank == 0 and _save(directory / key, record, features):
         logger.info("Stored the %r features of %d spots in %s.", encoder.name, spots.n_spots, directory / key)
     else:
@@ -135,13 +136,6 @@ def _record(spots: SpotData, encoder: Any, config: dict, size: int) -> dict[str,
         "spots": spot_set.hexdigest(),
         "n_spots": spots.n_spots,
     }
-
-
-def _rank() -> int:
-    """Return the process's rank in a distributed run (0 outside one): only the first process writes the store."""
-    import torch.distributed as dist
-
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def _directory(sdata: SpatialData) -> Path | None:

@@ -292,7 +292,7 @@ class HyperST:
             features = _training_data.frozen_features(
                 self.encoder,
                 spots,
-                device=torch_device(inference_device(accelerator)),
+                device=torch_device(inference_device(accelerator)),  # as the passes after training
                 n_jobs=n_jobs,
                 progress=progress_bar,
                 lightning={"accelerator": accelerator, "devices": devices, "strategy": strategy},

@@ -108,11 +108,8 @@ def _encode_on_devices(encoder: ImageEncoder, spots: SpotData, lightning: dict[s
     def step(batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         return {key: encoder(batch[key]).float().cpu().numpy() for key in BATCH_IMAGE}
 
-    home = _device_of(encoder)
-    try:
+    with _moved(encoder, _device_of(encoder)):  # Lightning moves it to its device: back where it was after
         parts = run_prediction([encoder], loader, step, **lightning, task="encoded")
-    finally:  # Lightning leaves it on its device; the model moves it again where it runs
-        encoder.to(home)
     features = tuple(np.empty((spots.n_spots, encoder.out_dim), dtype=np.float32) for _ in BATCH_IMAGE)
     for positions, values in parts:
         for out, key in zip(features, BATCH_IMAGE, strict=True):
