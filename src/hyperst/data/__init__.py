@@ -59,6 +59,8 @@ _LAZY_IMPORTS: dict[str, str] = {
     "stored_features": "hyperst.data._feature_store",
     "table_keys": "hyperst.data._table",
     "tissue_fraction": "hyperst.data._image",
+    "background_mask": "hyperst.data._image",
+    "paint_background": "hyperst.data._image",
     "validation_split": "hyperst.data._validation",
     "value_scale": "hyperst.data._image",
 }
@@ -107,6 +109,8 @@ __all__ = [  # kept in sync with _LAZY_IMPORTS by a test
     "stored_features",
     "table_keys",
     "tissue_fraction",
+    "background_mask",
+    "paint_background",
     "validation_split",
     "value_scale",
 ]
@@ -119,7 +123,15 @@ if TYPE_CHECKING:
     from hyperst.data._feature_store import drop_features, store_location, stored_features
     from hyperst.data._features import encode_crops
     from hyperst.data._grid import PLATFORM_UM, GridGeometry, detect_grid
-    from hyperst.data._image import ImageLevel, check_image, image_levels, tissue_fraction, value_scale
+    from hyperst.data._image import (
+        ImageLevel,
+        background_mask,
+        check_image,
+        image_levels,
+        paint_background,
+        tissue_fraction,
+        value_scale,
+    )
     from hyperst.data._loader import check_n_jobs, crop_batches, extract_crops
     from hyperst.data._niches import neighbour_graph, niche_means
     from hyperst.data._obsm_features import obsm_features

@@ -18,6 +18,7 @@ from hyperst._constants import (
     DEFAULT_ENCODER,
     DEFAULT_N_JOBS,
     Checkpoint,
+    CropBackground,
     FeatureScaling,
     TargetScale,
     check_choice,
@@ -75,6 +76,10 @@ class HyperST:
         Members of the ensemble: networks that differ in initialisation (seeds ``seed``, ``seed + 1``, ...) and
         batch order, share a frozen encoder, and predict their mean; their spread, calibrated on the validation
         spots, is the prediction's sd (:meth:`predict`).
+    background
+        What its crops show where there is no tissue: ``"white"`` paints every background pixel (glass, a masked
+        export's black, scanner padding) white in training and prediction, so a slide's background colour makes
+        no difference; ``"keep"`` reads the pixels as they are (models saved before hyperst 0.1).
     **config
         Fields of :class:`~hyperst.nn.HyperSTConfig` (``embed_dim``, ``alignment``, ``entailment``, ...).
     """
@@ -89,9 +94,11 @@ class HyperST:
         target: TargetScale = "raw",
         feature_scaling: FeatureScaling = "training",
         n_models: int = 1,
+        background: CropBackground = "white",
         **config: Any,
     ):
         check_choice("target", target, TargetScale)
+        check_choice("background", background, CropBackground)
         n_models = check_count("n_models", n_models)
         check_choice("feature_scaling", feature_scaling, FeatureScaling)
         genes = [str(g) for g in genes]
@@ -102,6 +109,7 @@ class HyperST:
         self.genes = genes
         self.target = target
         self.feature_scaling = feature_scaling
+        self.background = background
         self.reference_library_size: float | None = None
         self.config = HyperSTConfig(**config)
         self.history = pd.DataFrame()

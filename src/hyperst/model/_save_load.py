@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 OOD_FILE = "ood_reference.safetensors"
-FORMAT_VERSION = 3  # 3: ensembles, calibration and the OOD reference
+FORMAT_VERSION = 4  # 3: ensembles, calibration and the OOD reference; 4: the crop background
 # Renamed state-dict prefixes, by the format version that renamed them (2: the head was ``module.`` before).
 _RENAMED = {2: {"module.": "head."}}
 
@@ -92,6 +92,7 @@ def _config(model: HyperST) -> dict[str, Any]:
         "module": model.config.to_dict(),
         "target": model.target_record(),
         "feature_scaling": model.feature_scaling,
+        "background": model.background,
         "train_params": model.train_params,
         "is_trained": model.is_trained,
         "history": json.loads(model.history.reset_index().to_json(orient="records")) if len(model.history) else [],
@@ -144,6 +145,7 @@ def load_model(cls: type[HyperST], path: str | Path, *, encoder: ImageEncoder | 
         target=target["scale"],
         feature_scaling=config.get("feature_scaling", "training"),
         n_models=len(files),
+        background=config.get("background", "keep"),  # saves before format 4 read crops as they were
         **config["module"],
     )
     model.reference_library_size = target["reference_library_size"]

@@ -13,6 +13,7 @@ from hyperst._constants import (
     DEFAULT_ENCODER,
     DEFAULT_N_JOBS,
     Checkpoint,
+    CropBackground,
     FeatureScaling,
     Key,
     OutOfBounds,
@@ -61,6 +62,7 @@ def fit(
     strategy: str | Any = "auto",
     precision: str | None = None,
     out_of_bounds: OutOfBounds = "pad",
+    background: CropBackground = "white",
     target: TargetScale = "raw",
     checkpoint: Checkpoint = "mse",
     augment: bool | None = None,
@@ -122,6 +124,10 @@ def fit(
     precision
         Lightning precision; default mixed precision on CUDA, float32 elsewhere.
     {out_of_bounds}
+    background
+        What crops show where there is no tissue: ``"white"`` (default) paints every background pixel (glass, a
+        masked export's black, scanner padding) white, here and when the model predicts, so slides whose exports
+        differ in background colour read the same; ``"keep"`` reads the pixels as they are.
     target
         Expression scale to learn and predict: ``"raw"``, the paper's ``log2(1 + count)``; ``"normalised"``,
         ``log2(1 + count / library size x median training library size)`` with the library size over all genes of
@@ -248,6 +254,7 @@ def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
         layer=layer,
         image_key=options["image_key"],
         out_of_bounds=options["out_of_bounds"],
+        background=options["background"],
     )
     encoder = options["encoder"]
     model_options = {k: v for k, v in options.items() if k in config_fields | model_keywords}

@@ -143,6 +143,7 @@ def predict(
         microns_per_pixel=microns_per_pixel,
         with_counts=with_counts,
         out_of_bounds="pad",
+        background=model.background,
     )
     outputs = model.predict(
         spots,
