@@ -17,7 +17,9 @@ def _pixels(*rgb: tuple[int, int, int]) -> np.ndarray:
 def test_glass_and_black_are_background_stained_tissue_is_not():
     glass, tinted_glass, black, jpeg_black = (242, 240, 244), (236, 230, 240), (0, 0, 0), (12, 9, 14)
     eosin, pale_eosin, haematoxylin, dense_nucleus = (230, 160, 200), (238, 200, 225), (90, 70, 150), (45, 25, 70)
-    mask = background_mask(_pixels(glass, tinted_glass, black, jpeg_black, eosin, pale_eosin, haematoxylin, dense_nucleus))
+    mask = background_mask(
+        _pixels(glass, tinted_glass, black, jpeg_black, eosin, pale_eosin, haematoxylin, dense_nucleus)
+    )
     assert mask[0, 0].tolist() == [True, True, True, True, False, False, False, False]
 
 
