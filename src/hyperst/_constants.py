@@ -100,6 +100,7 @@ class Key:
     OBSERVED: Final = "observed"
     OOD: Final = "hyperst_ood"  # obs column in [0, 1]: share of training spots closer to the training data
     OOD_FLAG: Final = "hyperst_ood_flag"  # obs column (bool): OOD above `OOD_THRESHOLD`
+    TISSUE_FRACTION: Final = "hyperst_tissue_fraction"  # obs column in [0, 1]: share of the spot crop on tissue
     SPATIAL: Final = "spatial"
     UNS: Final = "hyperst"
     METRICS: Final = "metrics"

@@ -185,3 +185,13 @@ def test_a_black_background_export_predicts_what_the_white_slide_does(toy_sdata,
     kept = hst.tl.fit(toy_sdata, max_epochs=1, background="keep", **fast_fit_kwargs)
     differ = hst.tl.predict(black, kept, inplace=False).layers["predicted"]
     assert np.abs(differ - hst.tl.predict(toy_sdata, kept, inplace=False).layers["predicted"]).mean() > 1e-3
+
+
+def test_predict_records_each_spots_tissue_fraction(toy_sdata, toy_model):
+    from hyperst.data import extract_crops, prepare_spots, tissue_fraction
+
+    out = hst.tl.predict(toy_sdata, toy_model, inplace=False)
+    fraction = out.obs["hyperst_tissue_fraction"].to_numpy()
+    expected = tissue_fraction(extract_crops(prepare_spots(toy_sdata, background="white"), kind="spot", size=32))
+    np.testing.assert_allclose(fraction, expected, atol=1e-6)
+    assert 0 < fraction.min() and fraction.max() <= 1

@@ -59,6 +59,7 @@ _LAZY_IMPORTS: dict[str, str] = {
     "stored_features": "hyperst.data._feature_store",
     "table_keys": "hyperst.data._table",
     "tissue_fraction": "hyperst.data._image",
+    "spot_tissue_fraction": "hyperst.data._tissue",
     "background_mask": "hyperst.data._image",
     "paint_background": "hyperst.data._image",
     "validation_split": "hyperst.data._validation",
@@ -109,6 +110,7 @@ __all__ = [  # kept in sync with _LAZY_IMPORTS by a test
     "stored_features",
     "table_keys",
     "tissue_fraction",
+    "spot_tissue_fraction",
     "background_mask",
     "paint_background",
     "validation_split",
@@ -132,6 +134,7 @@ if TYPE_CHECKING:
         tissue_fraction,
         value_scale,
     )
+    from hyperst.data._tissue import spot_tissue_fraction
     from hyperst.data._loader import check_n_jobs, crop_batches, extract_crops
     from hyperst.data._niches import neighbour_graph, niche_means
     from hyperst.data._obsm_features import obsm_features

@@ -107,6 +107,8 @@ def predict(
     - ``obs["hyperst_ood"]``: how far the spot's image lies from the training spots', in [0, 1]: the share of
       training spots that lie closer to the training data (0.99: further than 99 % of them); from the image only,
       so H&E-only slides get it too; ``obs["hyperst_ood_flag"]``: ``hyperst_ood > 0.99``;
+    - ``obs["hyperst_tissue_fraction"]``: the share of the spot crop that is stained tissue (low at tissue edges
+      and over glass; computed once per slide and kept with its stored features);
     - ``layers["observed"]``: the measured values on the same scale, when the table has counts;
     - ``obs["hyperst_library_size"]``: each spot's total count over all genes of its row, when the table has
       counts (:func:`hyperst.tl.evaluate` normalises with it);
@@ -117,7 +119,7 @@ def predict(
       training) and ``"uncertainty"``: the ensemble's size, the calibration (method, nominal coverage, factor per
       gene), the out-of-distribution reference's size, threshold and the share of spots flagged.
     """
-    from hyperst.data import check_n_jobs, prepare_spots
+    from hyperst.data import check_n_jobs, prepare_spots, spot_tissue_fraction
     from hyperst.train import check_devices
 
     check_n_jobs(n_jobs)
@@ -154,6 +156,7 @@ def predict(
         devices=devices,
         strategy=strategy,
     )
+    outputs["tissue_fraction"] = spot_tissue_fraction(spots)
     table = _output_table(sdata, table_key, spots, outputs, model)
     if not inplace:
         return table
@@ -203,6 +206,7 @@ def _output_table(sdata, table_key, spots: SpotData, outputs: dict[str, np.ndarr
     table.layers[Key.PREDICTED] = predicted
     if "predicted_sd" in outputs:
         table.layers[Key.PREDICTED_SD] = outputs["predicted_sd"]
+    table.obs[Key.TISSUE_FRACTION] = outputs["tissue_fraction"]
     if "ood" in outputs:
         table.obs[Key.OOD] = outputs["ood"]
         table.obs[Key.OOD_FLAG] = outputs["ood"] > OOD_THRESHOLD
