@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 _LAZY_IMPORTS: dict[str, str] = {
     "PLATFORM_UM": "hyperst.data._grid",
     "CropCache": "hyperst.data._cache",
+    "CropView": "hyperst.data._views",
+    "crop_views": "hyperst.data._views",
     "GridGeometry": "hyperst.data._grid",
     "GroupLeakageWarning": "hyperst.data.splits",
     "ImageLevel": "hyperst.data._image",
@@ -110,6 +112,8 @@ __all__ = [  # kept in sync with _LAZY_IMPORTS by a test
     "stored_features",
     "table_keys",
     "tissue_fraction",
+    "CropView",
+    "crop_views",
     "spot_tissue_fraction",
     "background_mask",
     "paint_background",
@@ -134,7 +138,6 @@ if TYPE_CHECKING:
         tissue_fraction,
         value_scale,
     )
-    from hyperst.data._tissue import spot_tissue_fraction
     from hyperst.data._loader import check_n_jobs, crop_batches, extract_crops
     from hyperst.data._niches import neighbour_graph, niche_means
     from hyperst.data._obsm_features import obsm_features
@@ -150,7 +153,9 @@ if TYPE_CHECKING:
         resolve_genes,
         table_keys,
     )
+    from hyperst.data._tissue import spot_tissue_fraction
     from hyperst.data._validation import spatial_sample, validation_split
+    from hyperst.data._views import CropView, crop_views
     from hyperst.data.splits import GroupLeakageWarning, Split, group_kfold, leave_one_group_out
 
 

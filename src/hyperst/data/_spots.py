@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
     from spatialdata import SpatialData
 
+    from hyperst.data._views import CropView
+
 
 @dataclass(frozen=True, eq=False)
 class SpotData:
@@ -58,6 +60,9 @@ class SpotData:
     background
         What crops show where there is no tissue: ``"white"`` (every background pixel painted white, see
         :func:`~hyperst.data.paint_background`) or ``"keep"`` (the pixels as they are).
+    view
+        An augmented view applied to every crop read (:class:`~hyperst.data.CropView`); ``None`` for the crops as
+        they are. ``dataclasses.replace(spots, view=...)`` gives the same spots seen through a view.
     """
 
     sdata: SpatialData
@@ -75,6 +80,7 @@ class SpotData:
     out_of_bounds: str
     n_neighbours: int = DEFAULT_GENERIC_NEIGHBOURS
     background: CropBackground = "keep"
+    view: CropView | None = None
     _neighbours: csr_matrix | None = field(default=None, repr=False)
 
     @property
