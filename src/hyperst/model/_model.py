@@ -8,6 +8,7 @@ network lives in :mod:`hyperst.module`, the Lightning loop in :mod:`hyperst.trai
 from __future__ import annotations
 
 import copy
+import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from hyperst._constants import (
     Checkpoint,
     CropBackground,
     FeatureScaling,
+    Key,
     TargetScale,
     check_choice,
     check_count,
@@ -27,6 +29,7 @@ from hyperst._constants import (
 from hyperst._logging import logger
 from hyperst.data import log2p
 from hyperst.model import _inference, _save_load, _training_data
+from hyperst.model._save_load import ModelRecord
 from hyperst.model._uncertainty import Calibration, OODReference, reference_groups
 from hyperst.module import HyperSTModule, ImageToExpression
 from hyperst.nn import HyperSTConfig
@@ -35,6 +38,7 @@ from hyperst.train import (
     HyperSTTrainingPlan,
     check_devices,
     inference_device,
+    lightning_device,
     run_training,
     torch_device,
 )
@@ -394,7 +398,7 @@ class HyperST:
                 "write no `predicted_sd`. Fit with validation='auto' to get calibrated uncertainty."
             )
             return
-        outputs = _inference.predict_arrays(self, spots, validation, **passes)
+        outputs = self._predict_arrays(spots, validation, **passes)
         observed = log2p(self.scaled_counts(spots)[0][validation])
         self.calibration = Calibration.fit(observed, outputs["predicted"], outputs["sd"])
         factors = self.calibration.factors
@@ -408,7 +412,7 @@ class HyperST:
 
     def _fit_ood_reference(self, spots: SpotData, train: np.ndarray, passes: dict[str, Any], seed: int) -> None:
         """Keep the training spots' image features (as the network reads them) to score new spots' distance."""
-        image = _inference.predict_arrays(self, spots, train, heads=False, **passes)
+        image = self._predict_arrays(spots, train, heads=False, **passes)
         groups = reference_groups(spots.section_of[train], spots.centres_px[train])
         self.ood_reference = OODReference.fit(image["image_features"], groups, seed=seed)
 
@@ -451,8 +455,7 @@ class HyperST:
             features = features or self.frozen_features(spots, device=device, n_jobs=n_jobs)
             features = self._scaled_features(features, spots)
         indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
-        outputs = _inference.predict_arrays(
-            self,
+        outputs = self._predict_arrays(
             spots,
             indices,
             device=device,
@@ -468,6 +471,39 @@ class HyperST:
             outputs["predicted_sd"] = self.calibration.sd(outputs["predicted"], sd)
         return outputs
 
+    def _predict_arrays(
+        self,
+        spots: SpotData,
+        indices: np.ndarray,
+        *,
+        device: str,
+        features: _training_data.Features | None,
+        batch_size: int,
+        heads: bool = True,
+        n_jobs: int = DEFAULT_N_JOBS,
+        devices: int | str | list[int] = 1,
+        accelerator: str | None = None,
+        strategy: str | Any = "auto",
+    ) -> dict[str, np.ndarray]:
+        """Run every member over ``indices``: their mean, uncalibrated sd, the first one's embeddings, ``"ood"``.
+
+        One device (``devices=1``) runs in this process on ``device``; any other ``devices`` runs Lightning's
+        ``Trainer.predict`` (:func:`~hyperst.train.run_prediction`) on the same batches, and every process gets all
+        outputs. ``heads=False``: only the spot image features the first member's head reads.
+        """
+        counts = self.scaled_counts(spots)
+        networks = (self.members, self.encoder, self.ood_reference)
+        options = {"encoder": self.encoder, "counts": counts, "batch_size": batch_size, "features": features}
+        if devices != 1:  # Lightning splits the batches across devices and processes, then gathers them
+            loader = _training_data.inference_loader(spots, indices, **options)
+            lightning = lightning_device(device, accelerator, devices) | {"strategy": strategy}
+            return _inference.predict_arrays_on_devices(
+                *networks, loader, len(indices), heads=heads, lightning=lightning
+            )
+        where = torch_device(device)
+        batches = _training_data.inference_batches(spots, indices, device=where, n_jobs=n_jobs, **options)
+        return _inference.predict_arrays(*networks, batches, len(indices), device=where, heads=heads)
+
     def check_panel(self, spots: SpotData) -> None:
         """Raise when ``spots`` carry counts for another gene panel than the model's."""
         if spots.counts is not None and list(spots.genes) != self.genes:
@@ -482,7 +518,7 @@ class HyperST:
 
         Weights are stored as safetensors; loading never unpickles code.
         """
-        _save_load.save_model(self, path, overwrite=overwrite)
+        _save_load.write_record(self._to_record(), path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | Path, *, encoder: ImageEncoder | None = None) -> HyperST:
@@ -495,7 +531,87 @@ class HyperST:
         encoder
             The encoder instance, needed only for a model trained with a custom encoder class.
         """
-        return _save_load.load_model(cls, path, encoder=encoder)
+        return cls._from_record(_save_load.read_record(path), encoder=encoder)
+
+    def _to_record(self) -> ModelRecord:
+        """Return what a saved model holds: the JSON-safe configuration, each member's tensors, the OOD arrays."""
+        try:
+            encoder_config = self.encoder.config()
+        except NotImplementedError as error:
+            raise TypeError(f"Cannot save the encoder: {error}") from error
+        reference = self.ood_reference
+        config = {
+            "genes": self.genes,
+            "encoder": {"name": self.encoder.name, "class": type(self.encoder).__qualname__, "config": encoder_config},
+            "module": self.config.to_dict(),
+            "target": self.target_record(),
+            "feature_scaling": self.feature_scaling,
+            "background": self.background,
+            "train_params": self.train_params,
+            "is_trained": self.is_trained,
+            "history": json.loads(self.history.reset_index().to_json(orient="records")) if len(self.history) else [],
+            "adapted_from": self.adapted_from,
+            "calibration": None if self.calibration is None else self.calibration.record(),
+            "ood": None
+            if reference is None
+            else {"neighbours": reference.neighbours, "n_reference": reference.n_reference},
+        }
+        members = []
+        for member in self.members:
+            keep = set(member.saved_state_keys())
+            members.append({k: v.detach().cpu().contiguous() for k, v in member.state_dict().items() if k in keep})
+        return ModelRecord(config, members, None if reference is None else reference.arrays())
+
+    @classmethod
+    def _from_record(cls, record: ModelRecord, *, encoder: ImageEncoder | None = None) -> HyperST:
+        """Rebuild a model from a saved record (``encoder``: the instance of a custom encoder class)."""
+        from hyperst.nn.encoders import available_encoders
+
+        config, saved = record.config, record.config["encoder"]
+        if encoder is None and saved["name"] not in available_encoders():
+            raise ValueError(
+                f"The model at {record.source} uses a custom encoder ({saved['class']}); pass an instance with "
+                f"`HyperST.load(path, encoder=...)`."
+            )
+        model = cls(
+            config["genes"],
+            encoder=saved["name"] if encoder is None else encoder,
+            encoder_kwargs=saved["config"] if encoder is None else None,
+            target=config["target"]["scale"],
+            feature_scaling=config["feature_scaling"],
+            background=config["background"],
+            n_models=len(record.members),
+            **config["module"],
+        )
+        model.reference_library_size = config["target"]["reference_library_size"]
+        for number, (member, state) in enumerate(zip(model.members, record.members, strict=True)):
+            where = f"{record.source}/{_save_load.member_file(number)}"
+            _save_load.check_state(member, state, member.saved_state_keys(), where)
+            member.load_state_dict(state, strict=not model.encoder.pretrained)
+        calibration, ood = config["calibration"], config["ood"]
+        model.calibration = None if calibration is None else Calibration.from_record(calibration)
+        model.ood_reference = None if ood is None else OODReference.from_arrays(record.ood, int(ood["neighbours"]))
+        model.train_params = config["train_params"]
+        model.adapted_from = config["adapted_from"]
+        model.is_trained = bool(config["is_trained"])
+        if model.is_trained and model.ood_reference is None:
+            logger.info(
+                "The model at %s was saved without an out-of-distribution reference (an earlier hyperst): `predict` "
+                "will write no obs['%s']. Fit it again to get one.",
+                record.source,
+                Key.OOD,
+            )
+        history = pd.DataFrame(config["history"])
+        model.history = history.set_index("epoch") if "epoch" in history else history
+        return model
+
+
+def model_digest(model: HyperST) -> dict[str, str]:
+    """sha256 of what :meth:`HyperST.save` would write: the configuration (as JSON) and the weights of every member.
+
+    Names a model without saving it (the provenance :func:`hyperst.tl.adapt` records of its base model).
+    """
+    return _save_load.record_digest(model._to_record())
 
 
 def _reference_library_size(spots: SpotData, train: np.ndarray) -> float:
