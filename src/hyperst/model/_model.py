@@ -8,6 +8,7 @@ network lives in :mod:`hyperst.module`, the Lightning loop in :mod:`hyperst.trai
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,10 @@ class HyperST:
         What its crops show where there is no tissue: ``"white"`` paints every background pixel (glass, a masked
         export's black, scanner padding) white in training and prediction, so a slide's background colour makes
         no difference; ``"keep"`` reads the pixels as they are (models saved before hyperst 0.1).
+    n_views
+        Frozen encoders: augmented views of every training spot (:class:`~hyperst.data.CropView`: a coarser scan,
+        a stain shift, a tissue edge) whose features are computed once and drawn per spot and epoch in training,
+        and which join the out-of-distribution reference; 0 trains on the crops as they are.
     **config
         Fields of :class:`~hyperst.nn.HyperSTConfig` (``embed_dim``, ``alignment``, ``entailment``, ...).
     """
@@ -99,6 +104,7 @@ class HyperST:
         feature_scaling: FeatureScaling = "training",
         n_models: int = 1,
         background: CropBackground = "white",
+        n_views: int = 0,
         **config: Any,
     ):
         check_choice("target", target, TargetScale)
@@ -114,6 +120,9 @@ class HyperST:
         self.target = target
         self.feature_scaling = feature_scaling
         self.background = background
+        if isinstance(n_views, bool) or not isinstance(n_views, int) or n_views < 0:
+            raise ValueError(f"`n_views` must be a number of augmented views >= 0, got {n_views!r}.")
+        self.n_views = n_views
         self.reference_library_size: float | None = None
         self.config = HyperSTConfig(**config)
         self.history = pd.DataFrame()
@@ -309,8 +318,10 @@ class HyperST:
                 progress=progress_bar,
                 lightning={"accelerator": accelerator, "devices": devices, "strategy": strategy},
             )
+        views = None
         if features is not None:
             features = self._scaled_features(features, spots)
+            views = self._view_features(spots, inference_device(accelerator), n_jobs, progress_bar)
             if fit_scaler is not False:
                 rows = train if fit_scaler is True else np.asarray(fit_scaler, dtype=int)
                 statistics = torch.from_numpy(np.concatenate([f[rows] for f in features]))
@@ -327,6 +338,7 @@ class HyperST:
             num_workers=num_workers,
             n_jobs=n_jobs,
             progress=progress_bar,
+            views=views,
         )
         runs = []
         for number, member in enumerate(self.members):
@@ -375,8 +387,30 @@ class HyperST:
             self.train_params["members"] = [{"epochs_run": len(h), "best_epoch": b} for h, b in runs]
         passes = {"device": inference_device(accelerator), "features": features, "batch_size": 256, "n_jobs": n_jobs}
         self._calibrate(spots, validation, passes)
-        self._fit_ood_reference(spots, train, passes, seed)
+        self._fit_ood_reference(spots, train, passes | {"views": views}, seed)
         return self
+
+    def _view_features(
+        self, spots: SpotData, device: str, n_jobs: int, progress: bool
+    ) -> list[_training_data.Features] | None:
+        """Scaled features of :attr:`n_views` augmented views of every spot (feature store, else computed)."""
+        from hyperst.data import crop_views
+
+        if not self.n_views:
+            return None
+        if isinstance(self.encoder, _training_data.PrecomputedFeatures):
+            logger.info("Features read from the table have no augmented views: training on them as they are.")
+            return None
+        logger.info("Training on %d augmented views of every spot besides the crops themselves.", self.n_views)
+        return [
+            self._scaled_features(
+                self.frozen_features(
+                    dataclasses.replace(spots, view=view), device=device, n_jobs=n_jobs, progress=progress
+                ),
+                spots,
+            )
+            for view in crop_views(self.n_views)
+        ]
 
     def frozen_features(
         self, spots: SpotData, *, device: str = "auto", n_jobs: int = DEFAULT_N_JOBS, progress: bool = False
@@ -411,10 +445,19 @@ class HyperST:
         )
 
     def _fit_ood_reference(self, spots: SpotData, train: np.ndarray, passes: dict[str, Any], seed: int) -> None:
-        """Keep the training spots' image features (as the network reads them) to score new spots' distance."""
-        image = self._predict_arrays(spots, train, heads=False, **passes)
+        """Keep the training spots' image features (as the network reads them) to score new spots' distance.
+
+        With augmented views (``passes["views"]``) their features join the reference: a spot at a tissue edge, or
+        of a coarser scan or another stain, is then as close to the reference as the training made it.
+        """
+        views = passes.pop("views", None) or []
+        image = [self._predict_arrays(spots, train, heads=False, **passes)["image_features"]]
+        image += [
+            self._predict_arrays(spots, train, heads=False, **(passes | {"features": v}))["image_features"]
+            for v in views
+        ]
         groups = reference_groups(spots.section_of[train], spots.centres_px[train])
-        self.ood_reference = OODReference.fit(image["image_features"], groups, seed=seed)
+        self.ood_reference = OODReference.fit(np.concatenate(image), np.tile(groups, len(image)), seed=seed)
 
     # ---------------------------------------------------------------- inference
     def predict(
@@ -547,6 +590,7 @@ class HyperST:
             "target": self.target_record(),
             "feature_scaling": self.feature_scaling,
             "background": self.background,
+            "n_views": self.n_views,
             "train_params": self.train_params,
             "is_trained": self.is_trained,
             "history": json.loads(self.history.reset_index().to_json(orient="records")) if len(self.history) else [],
@@ -580,6 +624,7 @@ class HyperST:
             target=config["target"]["scale"],
             feature_scaling=config["feature_scaling"],
             background=config["background"],
+            n_views=config["n_views"],
             n_models=len(record.members),
             **config["module"],
         )

@@ -33,7 +33,7 @@ from packaging.version import Version
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 OOD_FILE = "ood_reference.safetensors"
-FORMAT_VERSION = 4  # 3: ensembles, calibration and the OOD reference; 4: the crop background
+FORMAT_VERSION = 4  # 3: ensembles, calibration and the OOD reference; 4: the crop background and augmented views
 # Renamed state-dict prefixes, by the format version that renamed them (2: the head was ``module.`` before).
 _RENAMED = {2: {"module.": "head."}}
 # Values of configuration keys that saves before the key existed imply (in today's meaning).
@@ -44,6 +44,7 @@ _DEFAULTS: dict[str, Any] = {
     "calibration": None,  # before ensembles
     "ood": None,  # before the OOD reference
     "background": "keep",  # before format 4 crops were read as they were
+    "n_views": 0,  # before format 4: no augmented views
 }
 _REQUIRED = ("format_version", "hyperst_version", "genes", "encoder", "module", "train_params", "is_trained")
 

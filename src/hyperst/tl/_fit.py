@@ -63,6 +63,7 @@ def fit(
     precision: str | None = None,
     out_of_bounds: OutOfBounds = "pad",
     background: CropBackground = "white",
+    n_views: int = 0,
     target: TargetScale = "raw",
     checkpoint: Checkpoint = "mse",
     augment: bool | None = None,
@@ -128,6 +129,11 @@ def fit(
         What crops show where there is no tissue: ``"white"`` (default) paints every background pixel (glass, a
         masked export's black, scanner padding) white, here and when the model predicts, so slides whose exports
         differ in background colour read the same; ``"keep"`` reads the pixels as they are.
+    n_views
+        Frozen encoders: augmented views of every training spot (a coarser scan, a stain shift, a tissue edge;
+        :class:`~hyperst.data.CropView`), encoded once and stored with the other features, drawn per spot and epoch
+        in training and added to the out-of-distribution reference, so slides from other scanners and labs, and
+        spots at tissue edges, lie closer to what the model learned. 0 trains on the crops as they are.
     target
         Expression scale to learn and predict: ``"raw"``, the paper's ``log2(1 + count)``; ``"normalised"``,
         ``log2(1 + count / library size x median training library size)`` with the library size over all genes of
