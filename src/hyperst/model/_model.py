@@ -386,7 +386,7 @@ class HyperST:
         if self.n_models > 1:
             self.train_params["members"] = [{"epochs_run": len(h), "best_epoch": b} for h, b in runs]
         passes = {"device": inference_device(accelerator), "features": features, "batch_size": 256, "n_jobs": n_jobs}
-        self._calibrate(spots, validation, passes)
+        self._calibrate(spots, train, validation, passes)
         self._fit_ood_reference(spots, train, passes | {"views": views}, seed)
         return self
 
@@ -421,8 +421,14 @@ class HyperST:
         where = torch_device(device)
         return _training_data.frozen_features(self.encoder, spots, device=where, n_jobs=n_jobs, progress=progress)
 
-    def _calibrate(self, spots: SpotData, validation: np.ndarray | None, passes: dict[str, Any]) -> None:
-        """Fit the calibration of the members' sd on the validation spots (``passes``: `_predict_arrays` options)."""
+    def _calibrate(
+        self, spots: SpotData, train: np.ndarray, validation: np.ndarray | None, passes: dict[str, Any]
+    ) -> None:
+        """Fit the calibration of the members' sd on the validation spots (``passes``: `_predict_arrays` options).
+
+        The sd is one of the expected expression at the training spots' median depth; the validation spots' own
+        depths enter through count sampling (:class:`Calibration`).
+        """
         self.calibration = None
         if self.n_models == 1:
             return
@@ -434,7 +440,14 @@ class HyperST:
             return
         outputs = self._predict_arrays(spots, validation, **passes)
         observed = log2p(self.scaled_counts(spots)[0][validation])
-        self.calibration = Calibration.fit(observed, outputs["predicted"], outputs["sd"])
+        self.calibration = Calibration.fit(
+            observed,
+            outputs["predicted"],
+            outputs["sd"],
+            spots.library_size[validation],
+            reference_depth=_reference_library_size(spots, train),
+            scale=self.target,
+        )
         factors = self.calibration.factors
         logger.info(
             "Calibrated the ensemble's sd on %d validation spots: factors %.2f-%.2f (median %.2f) over the genes.",

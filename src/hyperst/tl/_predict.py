@@ -100,10 +100,11 @@ def predict(
     shapes element(s), ``var_names`` = the model's genes, and:
 
     - ``layers["predicted"]`` (and ``X``): predicted values on the model's scale, float32;
-    - ``layers["predicted_sd"]``: for an ensemble (``n_models > 1``) calibrated on validation spots, the
-      prediction's sd per spot and gene, so that ``predicted +- 1.645 x predicted_sd`` covers about 90 % of
-      measured values on slides like the training ones (not written for a single model, or an ensemble fitted
-      with ``validation="none"``);
+    - ``layers["predicted_sd"]``: for an ensemble (``n_models > 1``) calibrated on validation spots, the sd of
+      the spot's expected expression per spot and gene (at the training spots' median depth): with count
+      sampling at a spot's own depth added, 90 % of measured values fall in the interval it implies
+      (:func:`hyperst.tl.evaluate` checks exactly that); not written for a single model, or an ensemble fitted
+      with ``validation="none"``;
     - ``obs["hyperst_ood"]``: how far the spot's image lies from the training spots', in [0, 1]: the share of
       training spots that lie closer to the training data (0.99: further than 99 % of them); from the image only,
       so H&E-only slides get it too; ``obs["hyperst_ood_flag"]``: ``hyperst_ood > 0.99``;
@@ -261,7 +262,8 @@ def _uncertainty(model: HyperST, outputs: dict[str, np.ndarray]) -> dict[str, An
     record: dict[str, Any] = {"n_models": model.n_models}
     if model.calibration is not None:
         record["calibration"] = {
-            "method": "factor[gene] x sqrt(members' sd^2 + noise(predicted)^2), split conformal on validation spots",
+            "method": "factor[gene] x sqrt(members' sd^2 + floor[gene]^2): an sd of the expected expression, the "
+            "factor fitted so that Poisson counts at each validation spot's depth cover its measured values",
             "coverage": INTERVAL_COVERAGE,
             "z": INTERVAL_Z,
         } | model.calibration.record()
