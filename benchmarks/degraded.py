@@ -105,11 +105,61 @@ def degrade(sdata, section: str, variant: str):
     return copy
 
 
+def with_tissue_labels(sdata, key: str):
+    """``sdata`` with the tissue label element squidpy's stain functions read, from hyperst's background rule.
+
+    squidpy's ``detect_tissue`` takes a black background for tissue (docs/data.md), so the mask is made here.
+    """
+    from spatialdata.models import Labels2DModel
+    from spatialdata.transformations import get_transformation
+
+    from hyperst.data import background_mask
+
+    pixels = np.asarray(sdata.images[key].data.compute())
+    rows = range(0, pixels.shape[1], 1024)
+    tissue = ~np.concatenate([background_mask(pixels[None, :, i : i + 1024])[0] for i in rows])
+    transformations = get_transformation(sdata.images[key], get_all=True)
+    labels = Labels2DModel.parse(tissue.astype(np.uint8), dims=("y", "x"), transformations=transformations)
+    sdata.labels[f"{key}_tissue"] = labels
+    return sdata
+
+
+def fit_reference(sdata, section: str, method: str):
+    """squidpy's stain reference fitted on one training section's image."""
+    from squidpy.experimental.im import fit_stain_reference
+
+    key = f"{section}_image"
+    return fit_stain_reference(with_tissue_labels(sdata.subset([key]), key), key, method=method)
+
+
+def stain_normalised(sdata, reference):
+    """``sdata`` with every image normalised to ``reference`` by squidpy's ``normalize_stains`` (tissue only)."""
+    import dask.array as da
+    from spatialdata.models import Image2DModel
+    from spatialdata.transformations import get_transformation
+    from squidpy.experimental.im import normalize_stains
+
+    for key in list(sdata.images):
+        with_tissue_labels(sdata, key)
+        normalised = normalize_stains(sdata, key, reference, inplace=False, preserve_background=True)
+        data = da.from_array(np.asarray(normalised.data), chunks=(3, 2048, 2048))
+        transformations = get_transformation(sdata.images[key], get_all=True)
+        sdata.images[key] = Image2DModel.parse(
+            data, dims=("c", "y", "x"), transformations=transformations, c_coords=["r", "g", "b"]
+        )
+        del sdata.labels[f"{key}_tissue"]
+    return sdata
+
+
 def run(args: argparse.Namespace) -> pd.DataFrame:
     sdata = hst.datasets.her2st([*TRAIN, TEST], data_dir=args.data_dir)
     train = sdata.subset([f"{s}_{kind}" for s in TRAIN for kind in ("image", "spots")], filter_tables=True)
     genes = hst.pp.select_genes(train, args.n_genes, method="hmhvg", inplace=False)
     tests = {variant: degrade(sdata, TEST, variant) for variant in args.variants}
+    if args.stain_normalise:  # squidpy's stain normalisation of every slide, training and test, to one reference
+        reference = fit_reference(sdata, TRAIN[0], args.stain_normalise)
+        train = stain_normalised(train, reference)
+        tests = {variant: stain_normalised(test, reference) for variant, test in tests.items()}
     configs = {name: json.loads(value) for name, value in (c.split("=", 1) for c in args.configs)}
     rows = []
     for seed in args.seeds:
@@ -158,6 +208,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-genes", type=int, default=100)
     parser.add_argument(
         "--configs", nargs="+", default=["defaults={}"], help="name=JSON of hst.tl.fit options, compared side by side"
+    )
+    parser.add_argument(
+        "--stain-normalise", choices=["macenko", "reinhard"], default=None, help="squidpy stain normalisation first"
     )
     parser.add_argument("--out", default="degraded.csv")
     return parser
