@@ -30,6 +30,22 @@ def toy_sdata():
     return hst.datasets.toy(n_sections=2, n_spots=120, n_genes=30, seed=0)
 
 
+@pytest.fixture(scope="session")
+def black_toy_sdata(toy_sdata):
+    """``toy_sdata`` as a tissue-masked export shows it: its glass (bright grey pixels) black; do not modify."""
+    import dask.array as da
+    import numpy as np
+    import spatialdata
+
+    copy = spatialdata.deepcopy(toy_sdata)
+    for key, image in copy.images.items():
+        pixels = np.asarray(image.data.compute())
+        glass = (pixels.mean(axis=0) > 215) & (np.ptp(pixels, axis=0) < 25)
+        black = np.where(glass, 0, pixels).astype(np.uint8)
+        copy.images[key] = image.copy(data=da.from_array(black, chunks=image.data.chunksize))
+    return copy
+
+
 # Tiny but complete: every stream, loss term and the hyperbolic geometry, at CPU-test speed.
 FAST = {
     "encoder": "cnn",

@@ -21,9 +21,8 @@ Grid = Literal["hexagonal", "square", "bins", "generic"]
 TileGrid = Literal["hexagonal", "square"]  # lattices `hst.pp.tile_tissue` lays out
 ValidationMode = Literal["auto", "group", "spatial", "none"]  # early-stopping split of `hst.tl.fit`
 OutOfBounds = Literal["pad", "exclude"]  # spots whose crops leave the image
-# What crops show where the slide has no tissue: "white" paints every background pixel (glass, a masked export's
-# black, scanner padding) white, so any export's background reads the same (hyperst.data.paint_background);
-# "keep" reads the pixels as they are (models saved before this option existed).
+# What crops show where an export hides the glass: "white" paints a masked export's black and scanners' black padding
+# white, as glass (hyperst.data.paint_background); "keep" reads the pixels as they are (models saved before it).
 CropBackground = Literal["white", "keep"]
 GeneSelection = Literal["hmhvg", "hvg"]  # `hst.pp.select_genes` methods
 # What HyperST predicts: "raw" log2(1 + count) (the paper), or "normalised" log2(1 + count / library size x the

@@ -165,26 +165,20 @@ def test_predict_on_tiled_tissue_without_a_table(sdata, toy_model):
     assert out.uns["hyperst"]["sections"]["S1_image_tiles"]["microns_per_pixel"] == pytest.approx(2.0, rel=0.01)
 
 
-def test_a_black_background_export_predicts_what_the_white_slide_does(toy_sdata, toy_model, fast_fit_kwargs):
-    """Crops paint the background white: a tissue-masked (black) copy of the slide gives the same predictions."""
-    import dask.array as da
-    import spatialdata
-
-    from hyperst.data import background_mask
-
-    black = spatialdata.deepcopy(toy_sdata)
-    for key, image in black.images.items():
-        pixels = np.asarray(image.data.compute())
-        pixels = np.where(background_mask(pixels[None])[0][None], 0, pixels).astype(np.uint8)
-        black.images[key] = image.copy(data=da.from_array(pixels, chunks=image.data.chunksize))
+def test_a_black_background_export_predicts_what_the_white_slide_does(
+    toy_sdata, black_toy_sdata, toy_model, fast_fit_kwargs
+):
+    """Crops paint a masked export's black as glass: the black copy predicts what the slide does (within tolerance)."""
+    black = black_toy_sdata
     assert toy_model.background == "white"
-    white_out = hst.tl.predict(toy_sdata, toy_model, inplace=False)
-    black_out = hst.tl.predict(black, toy_model, inplace=False)
-    np.testing.assert_allclose(black_out.layers["predicted"], white_out.layers["predicted"], atol=1e-5)
-    # switched off, the black export moves the predictions
-    kept = hst.tl.fit(toy_sdata, max_epochs=1, background="keep", **fast_fit_kwargs)
-    differ = hst.tl.predict(black, kept, inplace=False).layers["predicted"]
-    assert np.abs(differ - hst.tl.predict(toy_sdata, kept, inplace=False).layers["predicted"]).mean() > 1e-3
+    slide = hst.tl.predict(toy_sdata, toy_model, inplace=False).layers["predicted"]
+    painted = hst.tl.predict(black, toy_model, inplace=False).layers["predicted"]
+    # switched off, the black export moves the predictions far more
+    kept_model = hst.tl.fit(toy_sdata, max_epochs=3, background="keep", **fast_fit_kwargs)
+    kept_slide = hst.tl.predict(toy_sdata, kept_model, inplace=False).layers["predicted"]
+    kept = hst.tl.predict(black, kept_model, inplace=False).layers["predicted"]
+    assert np.abs(painted - slide).mean() < 0.25 * np.abs(kept - kept_slide).mean()
+    assert np.corrcoef(painted.ravel(), slide.ravel())[0, 1] > 0.98
 
 
 def test_predict_records_each_spots_tissue_fraction(toy_sdata, toy_model):

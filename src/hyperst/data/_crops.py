@@ -4,7 +4,7 @@ The spot crop is max(spot diameter, 112 µm) across, the niche crop 2 spacings +
 first ring of neighbours: about 255 µm on Visium, 500 µm on legacy ST). Each crop is read from the pyramid level
 closest to the output resolution; spots are visited in image-chunk order so a batch shares chunk reads. Parts of a
 crop outside the image are white (see ``out_of_bounds`` in :func:`~hyperst.data.prepare_spots`), and with
-``SpotData.background == "white"`` so is every background pixel (:func:`~hyperst.data.paint_background`); a
+``SpotData.background == "white"`` so is a black background (:func:`~hyperst.data.paint_background`); a
 ``SpotData.view`` (:class:`~hyperst.data.CropView`) is applied last.
 """
 

@@ -58,8 +58,8 @@ class SpotData:
     n_neighbours
         Niche size on generic (non-lattice) layouts.
     background
-        What crops show where there is no tissue: ``"white"`` (every background pixel painted white, see
-        :func:`~hyperst.data.paint_background`) or ``"keep"`` (the pixels as they are).
+        What crops show where an export hides the glass: ``"white"`` (a black background painted white, as glass,
+        see :func:`~hyperst.data.paint_background`) or ``"keep"`` (the pixels as they are).
     view
         An augmented view applied to every crop read (:class:`~hyperst.data.CropView`); ``None`` for the crops as
         they are. ``dataclasses.replace(spots, view=...)`` gives the same spots seen through a view.
@@ -154,8 +154,8 @@ def prepare_spots(
     n_neighbours
         Niche size on generic (non-lattice) layouts.
     background
-        ``"white"`` paints the background of every crop white (any export's background then reads the same);
-        ``"keep"`` reads the pixels as they are.
+        ``"white"`` paints a black background (masked exports, scanner padding) white, as glass; ``"keep"`` reads
+        the pixels as they are.
 
     Returns
     -------

@@ -28,10 +28,10 @@ from hyperst._constants import (
     check_count,
 )
 from hyperst._logging import logger
-from hyperst.data import log2p
+from hyperst.data import CropView, crop_views, log2p
 from hyperst.model import _inference, _save_load, _training_data
 from hyperst.model._save_load import ModelRecord
-from hyperst.model._uncertainty import Calibration, OODReference, reference_groups
+from hyperst.model._uncertainty import OOD_EDGE_VIEWS, Calibration, OODReference, reference_groups
 from hyperst.module import HyperSTModule, ImageToExpression
 from hyperst.nn import HyperSTConfig
 from hyperst.nn.encoders import ImageEncoder, build_encoder
@@ -82,9 +82,9 @@ class HyperST:
         batch order, share a frozen encoder, and predict their mean; their spread, calibrated on the validation
         spots, is the prediction's sd (:meth:`predict`).
     background
-        What its crops show where there is no tissue: ``"white"`` paints every background pixel (glass, a masked
-        export's black, scanner padding) white in training and prediction, so a slide's background colour makes
-        no difference; ``"keep"`` reads the pixels as they are (models saved before hyperst 0.1).
+        What its crops show where an export hides the glass: ``"white"`` paints a masked export's black and a
+        scanner's black padding white, as glass, in training and prediction, so a black background reads like a
+        white one; ``"keep"`` reads the pixels as they are (models saved before hyperst 0.1).
     n_views
         Frozen encoders: augmented views of every training spot (:class:`~hyperst.data.CropView`: a coarser scan,
         a stain shift, a tissue edge) whose features are computed once and drawn per spot and epoch in training,
@@ -321,7 +321,9 @@ class HyperST:
         views = None
         if features is not None:
             features = self._scaled_features(features, spots)
-            views = self._view_features(spots, inference_device(accelerator), n_jobs, progress_bar)
+            if self.n_views:
+                logger.info("Training on %d augmented views of every spot besides its crops.", self.n_views)
+                views = self._view_features(spots, crop_views(self.n_views), inference_device(accelerator), n_jobs)
             if fit_scaler is not False:
                 rows = train if fit_scaler is True else np.asarray(fit_scaler, dtype=int)
                 statistics = torch.from_numpy(np.concatenate([f[rows] for f in features]))
@@ -391,17 +393,14 @@ class HyperST:
         return self
 
     def _view_features(
-        self, spots: SpotData, device: str, n_jobs: int, progress: bool
+        self, spots: SpotData, views: tuple[CropView, ...], device: str, n_jobs: int, progress: bool = False
     ) -> list[_training_data.Features] | None:
-        """Scaled features of :attr:`n_views` augmented views of every spot (feature store, else computed)."""
-        from hyperst.data import crop_views
+        """Scaled frozen-encoder features of every spot seen through each of ``views`` (feature store, else computed).
 
-        if not self.n_views:
+        ``None`` for a trainable encoder (its crops are read through a view instead) or features read from the table.
+        """
+        if not self.encoder.frozen or isinstance(self.encoder, _training_data.PrecomputedFeatures):
             return None
-        if isinstance(self.encoder, _training_data.PrecomputedFeatures):
-            logger.info("Features read from the table have no augmented views: training on them as they are.")
-            return None
-        logger.info("Training on %d augmented views of every spot besides the crops themselves.", self.n_views)
         return [
             self._scaled_features(
                 self.frozen_features(
@@ -409,7 +408,7 @@ class HyperST:
                 ),
                 spots,
             )
-            for view in crop_views(self.n_views)
+            for view in views
         ]
 
     def frozen_features(
@@ -460,15 +459,25 @@ class HyperST:
     def _fit_ood_reference(self, spots: SpotData, train: np.ndarray, passes: dict[str, Any], seed: int) -> None:
         """Keep the training spots' image features (as the network reads them) to score new spots' distance.
 
-        With augmented views (``passes["views"]``) their features join the reference: a spot at a tissue edge, or
-        of a coarser scan or another stain, is then as close to the reference as the training made it.
+        Besides the crops, the reference holds them cut by a tissue edge (:data:`OOD_EDGE_VIEWS` views, the far side
+        of a line painted as glass), so a spot at the edge of the tissue, as ``hst.pp.tile_tissue`` lays them, is
+        not flagged for its glass alone; and the augmented views the members trained on (``passes["views"]``).
         """
-        views = passes.pop("views", None) or []
+        trained_views = passes.pop("views", None) or []
         image = [self._predict_arrays(spots, train, heads=False, **passes)["image_features"]]
         image += [
             self._predict_arrays(spots, train, heads=False, **(passes | {"features": v}))["image_features"]
-            for v in views
+            for v in trained_views
         ]
+        edges = crop_views(OOD_EDGE_VIEWS, max_pixel_um=0.0, stain=0.0, edge=1.0)
+        features = self._view_features(spots, edges, passes["device"], passes["n_jobs"]) or [None] * len(edges)
+        for view, viewed in zip(edges, features, strict=True):
+            edge_spots = dataclasses.replace(spots, view=view)
+            image.append(
+                self._predict_arrays(edge_spots, train, heads=False, **(passes | {"features": viewed}))[
+                    "image_features"
+                ]
+            )
         groups = reference_groups(spots.section_of[train], spots.centres_px[train])
         self.ood_reference = OODReference.fit(np.concatenate(image), np.tile(groups, len(image)), seed=seed)
 

@@ -126,9 +126,9 @@ def fit(
         Lightning precision; default mixed precision on CUDA, float32 elsewhere.
     {out_of_bounds}
     background
-        What crops show where there is no tissue: ``"white"`` (default) paints every background pixel (glass, a
-        masked export's black, scanner padding) white, here and when the model predicts, so slides whose exports
-        differ in background colour read the same; ``"keep"`` reads the pixels as they are.
+        What crops show where an export hides the glass: ``"white"`` (default) paints a masked export's black and
+        a scanner's black padding white, as glass, here and when the model predicts, so a tissue-masked export
+        reads like the slide; ``"keep"`` reads the pixels as they are.
     n_views
         Frozen encoders: augmented views of every training spot (a coarser scan, a stain shift, a tissue edge;
         :class:`~hyperst.data.CropView`), encoded once and stored with the other features, drawn per spot and epoch
