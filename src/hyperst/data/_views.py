@@ -8,8 +8,8 @@ by the view), and training draws a view per spot and epoch. Each view, per spot:
 - scans it at a coarser pixel size (log-uniform up to ``max_pixel_um``): the crop is downsampled to that pixel
   size and resampled back, as a 20x scan read at 40x would be;
 - shifts its stains (Tellez et al.'s HED augmentation: each stain density ``s`` becomes ``a s + b``);
-- with probability ``edge``, paints the far side of a straight line through the neighbourhood as background, as
-  at the edge of the tissue (the same line in the spot and the niche crop).
+- with probability ``edge``, paints the far side of a straight line through the neighbourhood in the crop's glass
+  colour, as at the edge of the tissue (the same line in the spot and the niche crop).
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from hyperst.data._image import BACKGROUND
 
 # An edge view's line lies this far from the spot centre, in spot crop sides: the spot crop keeps 40-100 % of it
 _EDGE_OFFSET = (-0.1, 0.5)
+# Glass-like pixels (0-255): bright and grey; her2st's glass sits at 215-233 with a channel spread of 16-19
+_GLASS_MIN_MEAN = 200
+_GLASS_MAX_SPREAD = 24
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class CropView:
                 crop = np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
             crop = crop.transpose(2, 0, 1)
             if cut:
-                crop = np.where(_beyond(size, crop_um, angle, offset)[None], np.uint8(BACKGROUND), crop)
+                crop = np.where(_beyond(size, crop_um, angle, offset)[None], _glass_colour(crop), crop)
             out[j] = crop
         return out
 
@@ -94,6 +97,18 @@ def hed_shift(image: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.nda
     density = -np.log(np.maximum(image.astype(np.float32), 1.0) / 255.0)
     rgb = 255.0 * np.exp(-(((density @ hed_from_rgb) * scale + shift) @ rgb_from_hed))
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+
+
+def _glass_colour(crop: np.ndarray) -> np.ndarray:
+    """``(3, 1, 1)`` uint8 colour of the glass in a ``(3, h, w)`` crop (fat, lumina), white when it shows none.
+
+    An edge painted in the slide's own glass colour looks like the slide's tissue edges, not like another export.
+    """
+    pixels = crop.reshape(3, -1)
+    glass = (pixels.mean(axis=0) >= _GLASS_MIN_MEAN) & (np.ptp(pixels, axis=0) <= _GLASS_MAX_SPREAD)
+    if glass.mean() < 0.01:
+        return np.full((3, 1, 1), BACKGROUND, dtype=np.uint8)
+    return np.median(pixels[:, glass], axis=1).round().astype(np.uint8)[:, None, None]
 
 
 def _beyond(size: int, crop_um: float, angle: float, offset_um: float) -> np.ndarray:

@@ -31,7 +31,7 @@ from hyperst._logging import logger
 from hyperst.data import CropView, crop_views, log2p
 from hyperst.model import _inference, _save_load, _training_data
 from hyperst.model._save_load import ModelRecord
-from hyperst.model._uncertainty import OOD_EDGE_VIEWS, Calibration, OODReference, reference_groups
+from hyperst.model._uncertainty import OOD_VIEWS, Calibration, OODReference, reference_groups
 from hyperst.module import HyperSTModule, ImageToExpression
 from hyperst.nn import HyperSTConfig
 from hyperst.nn.encoders import ImageEncoder, build_encoder
@@ -389,7 +389,7 @@ class HyperST:
             self.train_params["members"] = [{"epochs_run": len(h), "best_epoch": b} for h, b in runs]
         passes = {"device": inference_device(accelerator), "features": features, "batch_size": 256, "n_jobs": n_jobs}
         self._calibrate(spots, train, validation, passes)
-        self._fit_ood_reference(spots, train, passes | {"views": views}, seed)
+        self._fit_ood_reference(spots, train, passes, seed)
         return self
 
     def _view_features(
@@ -459,22 +459,18 @@ class HyperST:
     def _fit_ood_reference(self, spots: SpotData, train: np.ndarray, passes: dict[str, Any], seed: int) -> None:
         """Keep the training spots' image features (as the network reads them) to score new spots' distance.
 
-        Besides the crops, the reference holds them cut by a tissue edge (:data:`OOD_EDGE_VIEWS` views, the far side
-        of a line painted as glass), so a spot at the edge of the tissue, as ``hst.pp.tile_tissue`` lays them, is
-        not flagged for its glass alone; and the augmented views the members trained on (``passes["views"]``).
+        Besides the crops, the reference holds augmented views of them (:data:`OOD_VIEWS`, or the :attr:`n_views`
+        the members trained on: a coarser scan, a mild stain shift, a tissue edge with glass beyond it), so a spot
+        at the edge of the tissue, as ``hst.pp.tile_tissue`` lays them, or of a slightly other scan, is not
+        flagged for that alone.
         """
-        trained_views = passes.pop("views", None) or []
         image = [self._predict_arrays(spots, train, heads=False, **passes)["image_features"]]
-        image += [
-            self._predict_arrays(spots, train, heads=False, **(passes | {"features": v}))["image_features"]
-            for v in trained_views
-        ]
-        edges = crop_views(OOD_EDGE_VIEWS, max_pixel_um=0.0, stain=0.0, edge=1.0)
-        features = self._view_features(spots, edges, passes["device"], passes["n_jobs"]) or [None] * len(edges)
-        for view, viewed in zip(edges, features, strict=True):
-            edge_spots = dataclasses.replace(spots, view=view)
+        views = crop_views(max(OOD_VIEWS, self.n_views))
+        features = self._view_features(spots, views, passes["device"], passes["n_jobs"]) or [None] * len(views)
+        for view, viewed in zip(views, features, strict=True):
+            options = passes | {"features": viewed}
             image.append(
-                self._predict_arrays(edge_spots, train, heads=False, **(passes | {"features": viewed}))[
+                self._predict_arrays(dataclasses.replace(spots, view=view), train, heads=False, **options)[
                     "image_features"
                 ]
             )

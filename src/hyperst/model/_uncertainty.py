@@ -21,7 +21,7 @@ NOISE_BINS = 20
 FACTOR_RANGE = (1e-2, 1e2)  # calibration factors searched (times the members' sd)
 FACTOR_STEPS = 14  # bisection steps of log(factor): a factor to within 0.1 %
 OOD_NEIGHBOURS = 10
-OOD_EDGE_VIEWS = 2  # views of every training spot cut by a tissue edge, in the reference (HyperST._fit_ood_reference)
+OOD_VIEWS = 4  # augmented views of every training spot in the reference (HyperST._fit_ood_reference)
 OOD_MAX_REFERENCE = 5_000  # training spots kept as the reference (subsampled beyond): 1.4 MB at 71 features
 SPREAD_FLOOR = 1e-6  # smallest variance of a whitened direction (standardised units)
 
