@@ -220,11 +220,12 @@ def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
     Options are sorted by where they are defined: :class:`~hyperst.nn.HyperSTConfig`'s fields and
     :class:`~hyperst.HyperST`'s keywords (encoder, target) go to the model, :meth:`HyperST.train <hyperst.HyperST.train>`'s keywords to training; the rest are ``fit``'s own.
     """
-    from hyperst.data import check_n_jobs, prepare_spots
+    from hyperst.data import check_n_jobs, check_spatialdata, prepare_spots
     from hyperst.model import HyperST
     from hyperst.nn import HyperSTConfig
     from hyperst.train import lightning_device
 
+    check_spatialdata(sdata, "hst.tl.fit")
     defaults = {name: p.default for name, p in inspect.signature(fit).parameters.items() if p.default is not p.empty}
     config_fields = {f.name for f in dataclasses.fields(HyperSTConfig)}
     model_keywords = set(inspect.signature(HyperST).parameters) - {"genes", "seed", "config"}
