@@ -65,8 +65,8 @@ def test_an_existing_output_table_is_reported_in_flags(store, tmp_path, toy_mode
             "--set embed_dim='abc' is invalid: Invalid HyperSTConfig: need embed_dim an integer >= 1; got embed_dim='abc'.",
         ),
         ("hidden_ratio=abc", "--set hidden_ratio='abc' is invalid"),
-        ("lr=fast", "--set lr='fast': lr takes a number"),
-        ("bogus=1", "'bogus' is neither an option of hst.tl.fit"),
+        ("lr=fast", "--set lr='fast': `lr` takes a number (default 0.0001)"),
+        ("bogus=1", "--set bogus: unknown option 'bogus', neither a keyword of `hst.tl.fit`"),
     ],
 )
 def test_set_is_checked_before_reading_and_gene_selection(setting, message, tmp_path, capsys):

@@ -99,3 +99,14 @@ def test_the_output_table_writes_to_h5ad_and_zarr(sdata, toy_ensemble, tmp_path)
             m["epochs_run"] for m in toy_ensemble.train_params["members"]
         ]
         assert uns["metrics"]["raw"]["pcc_mean"] == pytest.approx(table.uns["hyperst"]["metrics"]["raw"]["pcc_mean"])
+
+
+def test_fit_options_are_checked_before_any_work(sdata):
+    """A wrong option fails at once, naming itself, before genes are selected or crops read (and no config dump)."""
+    with pytest.raises(ValueError, match=r"^embed_dim='abc' is invalid: .*got embed_dim='abc'\.$"):
+        hst.tl.fit(sdata, embed_dim="abc")
+    with pytest.raises(TypeError, match=r"max_epochs='5': `max_epochs` takes a number"):
+        hst.tl.fit(sdata, max_epochs="5")
+    with pytest.raises(TypeError, match=r"unknown option 'embed_dims'"):
+        hst.tl.fit(sdata, embed_dims=8)
+    assert "hyperst_gene" not in sdata.tables["table"].var

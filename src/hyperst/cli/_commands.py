@@ -45,7 +45,7 @@ def fit(args: argparse.Namespace) -> None:
     clash = sorted(set(settings) & set(FIT_FLAGS))
     if clash:
         raise ValueError(f"--set {clash[0]}=... has its own option: use {FIT_FLAGS[clash[0]]}.")
-    check_settings(settings)  # before the store is read and genes are selected
+    hst.tl.check_fit_options(settings, prefix="--set ")  # before the store is read and genes are selected
     genes = _read_genes(args.genes) if args.genes else None
     sdata = read_store(args.data)
     if args.n_genes is not None:
@@ -71,44 +71,6 @@ def fit(args: argparse.Namespace) -> None:
         model = hst.tl.fit(sdata, **options, **settings)
     model.save(out, overwrite=args.overwrite)
     logger.info("Saved the model (%d genes, encoder %r) to %s.", len(model.genes), args.encoder, out)
-
-
-def check_settings(settings: dict[str, Any]) -> None:
-    """Raise naming the ``--set KEY=VALUE`` that ``hst.tl.fit`` would reject: an unknown key or a value of the wrong kind.
-
-    Keys of ``HyperSTConfig`` are checked by building a config with them; ``fit``'s own numeric and boolean options
-    by the kind of their default.
-    """
-    import dataclasses
-    import inspect
-
-    import hyperst as hst
-    from hyperst.nn import HyperSTConfig
-
-    defaults = {name: p.default for name, p in inspect.signature(hst.tl.fit).parameters.items()}
-    fields = {field.name for field in dataclasses.fields(HyperSTConfig)}
-    for key, value in settings.items():
-        if key not in defaults and key not in fields:
-            raise ValueError(
-                f"--set {key}=...: {key!r} is neither an option of hst.tl.fit nor a field of HyperSTConfig "
-                "(see `hyperst fit --help` and the API reference)."
-            )
-        default = defaults.get(key)
-        if isinstance(default, bool) and not isinstance(value, bool):
-            raise ValueError(f"--set {key}={value!r}: {key} takes true or false.")
-        if isinstance(default, int | float) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"--set {key}={value!r}: {key} takes a number (default {default}).")
-    config = {key: value for key, value in settings.items() if key in fields}
-    for key, value in config.items():  # one at a time first, so the message names the culprit
-        try:
-            HyperSTConfig(**{key: value})
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"--set {key}={value!r} is invalid: {error}") from None
-    try:
-        HyperSTConfig(**config)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"--set: {error}") from None
 
 
 def predict(args: argparse.Namespace) -> None:
