@@ -12,9 +12,14 @@ def check_sdata_and_model(sdata: Any, model: Any, function: str) -> None:
 
     Swapped arguments and ``None`` (a model that was never assigned) get a message naming what was expected.
     """
+    check_spatialdata(sdata, function)
+    check_model(model, function)
+
+
+def check_model(model: Any, function: str) -> None:
+    """Raise a ``TypeError`` naming ``hst.HyperST`` unless ``model`` is one (``None``: a model never assigned)."""
     from hyperst.model import HyperST
 
-    check_spatialdata(sdata, function)
     if not isinstance(model, HyperST):
         raise TypeError(
             f"`{function}` takes a `hst.HyperST` model as its second argument; got {type(model).__name__}. "

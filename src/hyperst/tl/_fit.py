@@ -231,6 +231,7 @@ def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
     config_fields = {f.name for f in dataclasses.fields(HyperSTConfig)}
     model_keywords = set(inspect.signature(HyperST).parameters) - {"genes", "seed", "config"}
     train_keywords = set(inspect.signature(HyperST.train).parameters) - {"self", "spots", "train", "validation"}
+    check_n_jobs(options.get("n_jobs", DEFAULT_N_JOBS))  # its own, more precise message first
     check_fit_options(options)
     options = defaults | options
     check_choice("validation", options["validation"], ValidationMode)

@@ -119,13 +119,14 @@ def predict(
       training) and ``"uncertainty"``: the ensemble's size, the calibration (method, nominal coverage, factor per
       gene), the out-of-distribution reference's size, threshold and the share of spots flagged.
     """
-    from hyperst.data import check_n_jobs, prepare_spots
-    from hyperst.tl._checks import check_sdata_and_model
+    from hyperst.data import check_n_jobs, check_spatialdata, prepare_spots
+    from hyperst.tl._checks import check_model
     from hyperst.train import check_devices
 
-    check_sdata_and_model(sdata, model, "hst.tl.predict")
+    check_spatialdata(sdata, "hst.tl.predict")
     check_n_jobs(n_jobs)
     check_devices(devices)
+    check_model(model, "hst.tl.predict")
     if not model.is_trained:
         raise ValueError("The model is untrained; run `hst.tl.fit` first (or load a trained model).")
     if inplace and key_added in sdata.tables and not overwrite:
