@@ -49,10 +49,10 @@ class Settings:
 
     Examples
     --------
+    Show what ``fit`` and ``predict`` decide (gene panel, pixel size, validation split, reused features):
+
     >>> import hyperst as hst
-    >>> hst.settings.verbosity = "info"  # show what fit and predict decide (gene panel, pixel size, split, ...)
-    >>> hst.settings.verbosity
-    'info'
+    >>> hst.settings.verbosity = "info"  # doctest: +SKIP
     """
 
     def __init__(self) -> None:
