@@ -110,3 +110,11 @@ def test_fit_options_are_checked_before_any_work(sdata):
     with pytest.raises(TypeError, match=r"unknown option 'embed_dims'"):
         hst.tl.fit(sdata, embed_dims=8)
     assert "hyperst_gene" not in sdata.tables["table"].var
+
+
+def test_config_values_valid_together_pass_the_check():
+    from hyperst.tl import check_fit_options
+
+    check_fit_options({"curv_min": 2.0, "curv_init": 3.0, "embed_dim": 16})  # curv_min=2 alone breaks the order
+    with pytest.raises(ValueError, match=r"0 < curv_min <= curv_init <= curv_max"):
+        check_fit_options({"curv_min": 2.0, "curv_init": 1.5})

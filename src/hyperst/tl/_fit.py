@@ -293,15 +293,15 @@ def check_fit_options(options: dict[str, Any], *, prefix: str = "") -> None:
         if isinstance(default, Real) and not isinstance(default, bool) and (flag or not isinstance(value, Real)):
             raise TypeError(f"{prefix}{key}={value!r}: `{key}` takes a number (default {default}).")
     config = {key: value for key, value in options.items() if key in fields}
-    for key, value in config.items():  # one at a time first, so the message names the culprit
-        try:
-            HyperSTConfig(**{key: value})
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{prefix}{key}={value!r} is invalid: {error}") from None
     try:
         HyperSTConfig(**config)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{prefix.strip()} {error}".strip()) from None
+        for key, value in config.items():  # name the culprit when one value is wrong on its own
+            try:
+                HyperSTConfig(**{key: value})
+            except (TypeError, ValueError) as alone:
+                raise ValueError(f"{prefix}{key}={value!r} is invalid: {alone}") from None
+        raise ValueError(f"{prefix}{error}") from None
 
 
 def size_defaults(n_spots: int) -> dict[str, Any]:
