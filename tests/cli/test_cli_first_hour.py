@@ -39,6 +39,9 @@ def test_errors_name_the_flags_not_the_python_keywords():
     assert in_cli_words("pass `layer='counts'` or `spots_key=`; see `hst.tl.fit`", flags) == (
         "pass `--layer counts` or `--spots`; see `hst.tl.fit`"
     )
+    assert in_cli_words("`layer='counts', key_added=x`; `table_key=None, spots_key=...`", flags) == (
+        "`--layer counts --key-added x`; `table_key=None, spots_key=...`"  # None: leave the option out, not said
+    )
 
 
 def test_an_existing_output_table_is_reported_in_flags(store, tmp_path, toy_model, capsys):

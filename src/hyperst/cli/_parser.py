@@ -158,18 +158,23 @@ def in_cli_words(message: str, flags: dict[str, tuple[str, bool]]) -> str:
     """Rewrite the Python keywords that ``hst.tl``'s errors name as the command's options.
 
     `` `overwrite=True` `` becomes `` `--overwrite` ``, `` `table_key=` `` `` `--table-key` ``, `` `key_added` ``
-    `` `--key-added` ``; keywords the command has no option for stay as they are.
+    `` `--key-added` `` and `` `layer='counts', image_key=...` `` `` `--layer counts --image-key ...` ``; a quoted
+    span with a keyword the command has no option for, or a ``None`` value (leave the option out), stays as it is.
     """
     import re
 
-    def option(match: re.Match) -> str:
-        keyword, value = match.group(1), (match.group(3) or "").strip("'\"")
-        if keyword not in flags:
-            return match.group(0)
-        flag, switch = flags[keyword]
-        return f"`{flag}`" if switch or not value else f"`{flag} {value}`"
+    def options(match: re.Match) -> str:
+        words = []
+        for part in match.group(1).split(", "):
+            keyword, equals, value = part.partition("=")
+            value = value.strip("'\"")
+            if keyword not in flags or value == "None" or not keyword.isidentifier():
+                return match.group(0)
+            flag, switch = flags[keyword]
+            words.append(flag if switch or not value else f"{flag} {value}")
+        return f"`{' '.join(words)}`"
 
-    return re.sub(r"`(\w+)(=([^`]*))?`", option, message)
+    return re.sub(r"`([^`]+)`", options, message)
 
 
 def positive(kind: type) -> Any:
