@@ -38,9 +38,21 @@ docs: $(VENV)/.installed-doc  ## build the documentation and run the tutorials, 
 	$(if $(HYPERST_DATA_DIR),HYPERST_DATA_DIR=$(HYPERST_DATA_DIR)) OMP_NUM_THREADS=1 \
 		$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
-lint: $(VENV)/.installed-test
+# Besides ruff: the GitHub workflows, issue forms, dependabot, Read the Docs and CITATION.cff files against their
+# schemas (bundled with check-jsonschema: no network), and zizmor's security audit of the workflows (offline; its
+# online audits need a GitHub token). None of the workflows can run here, so this is where they are checked.
+SCHEMA := $(BIN)/check-jsonschema --builtin-schema
+
+lint: $(VENV)/.installed-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(SCHEMA) vendor.github-workflows .github/workflows/*.yaml
+	$(SCHEMA) vendor.github-issue-forms $(filter-out %/config.yml,$(wildcard .github/ISSUE_TEMPLATE/*.yml))
+	$(SCHEMA) vendor.github-issue-config .github/ISSUE_TEMPLATE/config.yml
+	$(SCHEMA) vendor.dependabot .github/dependabot.yml
+	$(SCHEMA) vendor.readthedocs .readthedocs.yaml
+	$(SCHEMA) vendor.citation-file-format CITATION.cff
+	$(BIN)/zizmor --offline .
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
@@ -48,7 +60,7 @@ format: $(VENV)/.installed-test
 
 constraints:  ## re-resolve constraints.txt after changing dependencies (needs torch==2.13.0 available)
 	rm -rf .venv-resolve && $(PYTHON) -m venv .venv-resolve
-	.venv-resolve/bin/python -m pip install --quiet "torch==2.13.0" --editable ".[test,doc]"
+	.venv-resolve/bin/python -m pip install --quiet "torch==2.13.0" --editable ".[test,doc,lint]"
 	( head -n 2 constraints.txt; .venv-resolve/bin/python -m pip freeze --exclude-editable ) > constraints.new
 	mv constraints.new constraints.txt && rm -rf .venv-resolve
 

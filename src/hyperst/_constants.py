@@ -21,6 +21,10 @@ Grid = Literal["hexagonal", "square", "bins", "generic"]
 TileGrid = Literal["hexagonal", "square"]  # lattices `hst.pp.tile_tissue` lays out
 ValidationMode = Literal["auto", "group", "spatial", "none"]  # early-stopping split of `hst.tl.fit`
 OutOfBounds = Literal["pad", "exclude"]  # spots whose crops leave the image
+# What crops show where the slide has no tissue: "white" paints every background pixel (glass, a masked export's
+# black, scanner padding) white, so any export's background reads the same (hyperst.data.paint_background);
+# "keep" reads the pixels as they are (models saved before this option existed).
+CropBackground = Literal["white", "keep"]
 GeneSelection = Literal["hmhvg", "hvg"]  # `hst.pp.select_genes` methods
 # What HyperST predicts: "raw" log2(1 + count) (the paper), or "normalised" log2(1 + count / library size x the
 # median training library size), the library size being the spot's total over all genes of its table row.
@@ -96,6 +100,7 @@ class Key:
     OBSERVED: Final = "observed"
     OOD: Final = "hyperst_ood"  # obs column in [0, 1]: share of training spots closer to the training data
     OOD_FLAG: Final = "hyperst_ood_flag"  # obs column (bool): OOD above `OOD_THRESHOLD`
+    TISSUE_FRACTION: Final = "hyperst_tissue_fraction"  # obs column in [0, 1]: share of the spot crop on tissue
     SPATIAL: Final = "spatial"
     UNS: Final = "hyperst"
     METRICS: Final = "metrics"

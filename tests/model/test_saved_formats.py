@@ -34,6 +34,7 @@ def test_format1_save_has_one_member_and_no_uncertainty(caplog):
     with caplog.at_level(logging.INFO, logger="hyperst"):
         model = HyperST.load(SAVED)
     assert model.n_models == 1 and model.calibration is None and model.ood_reference is None
+    assert model.background == "keep"  # trained on crops as they were: predicts from them the same way
     assert "without an out-of-distribution reference" in caplog.text
 
 
@@ -46,3 +47,11 @@ def test_format1_save_written_again_loads_as_the_current_format(tmp_path):
     again = HyperST.load(tmp_path / "again")
     for key, value in model.module.state_dict().items():
         assert torch.equal(again.module.state_dict()[key], value), key
+
+
+def test_background_survives_save_and_load(tmp_path):
+    for background in ("white", "keep"):
+        model = HyperST.load(SAVED)
+        model.background = background
+        model.save(tmp_path / background)
+        assert HyperST.load(tmp_path / background).background == background

@@ -5,49 +5,75 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hyperst._constants import INTERVAL_Z, OOD_THRESHOLD
+from hyperst._constants import INTERVAL_COVERAGE, INTERVAL_Z, OOD_THRESHOLD
+from hyperst.metrics import observed_interval_metrics
 from hyperst.model import Calibration, OODReference
 from hyperst.model._uncertainty import reference_groups
 
 
-def _heteroscedastic(n: int, seed: int):
-    """Predictions whose error sd grows with the members' spread and with the predicted level."""
+def _counts(n: int, seed: int, depth: tuple[float, float], scale: str = "raw"):
+    """Measured values of spots whose expected expression is off the members' mean by about their spread.
+
+    Returns ``(observed, mean, members_sd, depth)``: ``depth`` is each spot's library size over the reference
+    (the calibration's ``reference_depth`` is 1).
+    """
     rng = np.random.default_rng(seed)
-    mean = rng.uniform(0, 4, size=(n, 5))
-    members_sd = rng.uniform(0.02, 1.5, size=(n, 5))
-    noise_sd = np.sqrt(members_sd**2 + (0.1 + 0.3 * mean) ** 2)
-    observed = mean + rng.normal(size=(n, 5)) * noise_sd * np.array([1, 2, 3, 1, 0.5])  # genes differ in scale
-    return observed, mean, members_sd
+    mean = rng.uniform(0, 6, size=(n, 5))
+    members_sd = rng.uniform(0.05, 0.6, size=(n, 5))
+    expected = mean + rng.normal(size=(n, 5)) * members_sd * np.array([1, 2, 3, 1, 0.5])  # genes differ
+    ratio = rng.uniform(*depth, size=n)
+    counts = rng.poisson(np.maximum(np.exp2(expected) - 1, 0) * ratio[:, None])
+    observed = np.log2(1 + (counts if scale == "raw" else counts / ratio[:, None]))
+    return observed, mean, members_sd, ratio
 
 
-def test_calibrated_interval_covers_90_percent_of_new_spots():
-    calibration = Calibration.fit(*_heteroscedastic(600, seed=0))
-    observed, mean, members_sd = _heteroscedastic(4000, seed=1)
+@pytest.mark.parametrize("scale", ["raw", "normalised"])
+def test_calibrated_interval_covers_90_percent_of_new_spots_at_another_depth(scale):
+    observed, mean, members_sd, depth = _counts(600, seed=0, depth=(0.5, 2.0), scale=scale)
+    calibration = Calibration.fit(observed, mean, members_sd, depth, reference_depth=1.0, scale=scale)
+    assert calibration.covers == "expected"
+    # a patient sequenced 15 times shallower: its measured values sit far below the expected expression
+    observed, mean, members_sd, depth = _counts(3000, seed=1, depth=(1 / 20, 1 / 10), scale=scale)
     sd = calibration.sd(mean, members_sd)
-    coverage = (np.abs(observed - mean) <= INTERVAL_Z * sd).mean(axis=0)
-    assert np.all((coverage > 0.86) & (coverage < 0.94)), coverage
-    # The sd ranks the spots by how wrong they are (a constant sd would score 0).
-    from scipy.stats import spearmanr
-
-    assert spearmanr(sd[:, 0], np.abs(observed - mean)[:, 0])[0] > 0.2
+    per_gene, summary = observed_interval_metrics(
+        observed, mean, sd, depth, list("abcde"), scale=scale, coverage=INTERVAL_COVERAGE
+    )
+    # counts are discrete: at this depth many values are 0, which the interval includes whole, so it over-covers a bit
+    assert np.all((per_gene["coverage"] > 0.85) & (per_gene["coverage"] < 0.98)), per_gene
+    assert summary["sd_error_spearman"] > 0.15  # the interval's sd ranks the spots by how wrong they are
+    # checked as an interval of the measured value itself, the same sd misses most shallow spots
+    assert (np.abs(observed - mean) <= INTERVAL_Z * sd).mean() < 0.7
 
 
 def test_uncalibrated_spread_does_not_cover():
-    """Guards the test above: the members' sd alone is far too narrow here, so calibration is what makes it cover."""
-    observed, mean, members_sd = _heteroscedastic(4000, seed=1)
-    assert (np.abs(observed - mean) <= INTERVAL_Z * members_sd).mean() < 0.7
+    """Guards the test above: the members' sd alone is too narrow for some genes; calibration widens it."""
+    observed, mean, members_sd, depth = _counts(3000, seed=1, depth=(0.5, 2.0))
+    coverage = observed_interval_metrics(
+        observed, mean, members_sd, depth, list("abcde"), scale="raw", coverage=INTERVAL_COVERAGE
+    )[1]["coverage_min_gene"]
+    assert coverage < 0.8  # gene "c" strays 3 times the members' spread
 
 
 def test_calibration_round_trips_through_its_record():
-    calibration = Calibration.fit(*_heteroscedastic(200, seed=0))
+    observed, mean, members_sd, depth = _counts(200, seed=0, depth=(0.5, 2.0))
+    calibration = Calibration.fit(observed, mean, members_sd, depth, reference_depth=1.0, scale="raw")
     again = Calibration.from_record(calibration.record())
-    _, mean, members_sd = _heteroscedastic(50, seed=2)
     np.testing.assert_array_equal(again.sd(mean, members_sd), calibration.sd(mean, members_sd))
+
+
+def test_a_calibration_saved_before_depths_keeps_its_meaning():
+    record = {"levels": [0.0, 4.0], "noise": [0.5, 1.0], "factors": [2.0], "n_spots": 10}  # no "covers"
+    calibration = Calibration.from_record(record)
+    assert calibration.covers == "observed"
+    sd = calibration.sd(np.array([[0.0], [4.0]]), np.zeros((2, 1)))
+    np.testing.assert_allclose(sd[:, 0], [1.0, 2.0])
 
 
 def test_calibration_needs_two_spots():
     with pytest.raises(ValueError, match="at least 2"):
-        Calibration.fit(np.zeros((1, 3)), np.zeros((1, 3)), np.ones((1, 3)))
+        Calibration.fit(
+            np.zeros((1, 3)), np.zeros((1, 3)), np.ones((1, 3)), np.ones(1), reference_depth=1.0, scale="raw"
+        )
 
 
 def _training_features(seed: int = 0):

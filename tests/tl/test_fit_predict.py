@@ -167,3 +167,35 @@ def test_predict_on_tiled_tissue_without_a_table(sdata, toy_model):
     assert out.n_obs == len(tiles) and np.isfinite(out.layers["predicted"]).all()
     assert "observed" not in out.layers
     assert out.uns["hyperst"]["sections"]["S1_image_tiles"]["microns_per_pixel"] == pytest.approx(2.0, rel=0.01)
+
+
+def test_a_black_background_export_predicts_what_the_white_slide_does(toy_sdata, toy_model, fast_fit_kwargs):
+    """Crops paint the background white: a tissue-masked (black) copy of the slide gives the same predictions."""
+    import dask.array as da
+    import spatialdata
+
+    from hyperst.data import background_mask
+
+    black = spatialdata.deepcopy(toy_sdata)
+    for key, image in black.images.items():
+        pixels = np.asarray(image.data.compute())
+        pixels = np.where(background_mask(pixels[None])[0][None], 0, pixels).astype(np.uint8)
+        black.images[key] = image.copy(data=da.from_array(pixels, chunks=image.data.chunksize))
+    assert toy_model.background == "white"
+    white_out = hst.tl.predict(toy_sdata, toy_model, inplace=False)
+    black_out = hst.tl.predict(black, toy_model, inplace=False)
+    np.testing.assert_allclose(black_out.layers["predicted"], white_out.layers["predicted"], atol=1e-5)
+    # switched off, the black export moves the predictions
+    kept = hst.tl.fit(toy_sdata, max_epochs=1, background="keep", **fast_fit_kwargs)
+    differ = hst.tl.predict(black, kept, inplace=False).layers["predicted"]
+    assert np.abs(differ - hst.tl.predict(toy_sdata, kept, inplace=False).layers["predicted"]).mean() > 1e-3
+
+
+def test_predict_records_each_spots_tissue_fraction(toy_sdata, toy_model):
+    from hyperst.data import extract_crops, prepare_spots, tissue_fraction
+
+    out = hst.tl.predict(toy_sdata, toy_model, inplace=False)
+    fraction = out.obs["hyperst_tissue_fraction"].to_numpy()
+    expected = tissue_fraction(extract_crops(prepare_spots(toy_sdata, background="white"), kind="spot", size=32))
+    np.testing.assert_allclose(fraction, expected, atol=1e-6)
+    assert 0 < fraction.min() and fraction.max() <= 1

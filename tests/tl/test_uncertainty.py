@@ -36,6 +36,28 @@ def test_ensemble_writes_calibrated_sd_and_ood(toy_sdata, ensemble):
     uncertainty = out.uns["hyperst"]["metrics"]["uncertainty"]
     assert 0 <= uncertainty["coverage"] <= 1 and "sd_error_spearman" in uncertainty
     assert {"coverage", "sd_error_spearman"} <= set(out.var.columns)
+    # the sd is one of the expected expression: measured values are compared with counts at each spot's depth
+    assert record["calibration"]["covers"] == "expected" and record["calibration"]["reference_depth"] > 0
+    assert uncertainty["interval"] == "measured value at the spot's depth"
+
+
+def test_a_shallower_copy_of_the_slide_is_still_covered(toy_sdata, ensemble):
+    """Counts thinned to a tenth (a patient sequenced shallower): the intervals follow each spot's depth."""
+    import anndata as ad
+    from scipy import sparse
+
+    shallow = spatialdata.deepcopy(toy_sdata)
+    table = shallow.tables["table"]
+    counts = table.X.toarray() if sparse.issparse(table.X) else np.asarray(table.X)
+    thinned = np.random.default_rng(0).binomial(counts.astype(np.int64), 0.1).astype(np.float32)
+    shallow.tables["table"] = ad.AnnData(thinned, obs=table.obs, var=table.var, uns=table.uns)
+    coverage = {}
+    for name, sdata in {"as measured": toy_sdata, "shallow": shallow}.items():
+        out = hst.tl.predict(sdata, ensemble, inplace=False)
+        hst.tl.evaluate(out)
+        coverage[name] = out.uns["hyperst"]["metrics"]["uncertainty"]["coverage"]
+    assert abs(coverage["shallow"] - coverage["as measured"]) < 0.1, coverage
+    assert coverage["shallow"] > 0.75, coverage
 
 
 def test_a_single_model_writes_no_sd_but_scores_ood(toy_sdata, toy_model):

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 _LAZY_IMPORTS: dict[str, str] = {
     "PLATFORM_UM": "hyperst.data._grid",
     "CropCache": "hyperst.data._cache",
+    "CropView": "hyperst.data._views",
+    "crop_views": "hyperst.data._views",
     "GridGeometry": "hyperst.data._grid",
     "GroupLeakageWarning": "hyperst.data.splits",
     "ImageLevel": "hyperst.data._image",
@@ -61,6 +63,9 @@ _LAZY_IMPORTS: dict[str, str] = {
     "stored_features": "hyperst.data._feature_store",
     "table_keys": "hyperst.data._table",
     "tissue_fraction": "hyperst.data._image",
+    "spot_tissue_fraction": "hyperst.data._tissue",
+    "background_mask": "hyperst.data._image",
+    "paint_background": "hyperst.data._image",
     "validation_split": "hyperst.data._validation",
     "value_scale": "hyperst.data._image",
 }
@@ -111,6 +116,11 @@ __all__ = [  # kept in sync with _LAZY_IMPORTS by a test
     "stored_features",
     "table_keys",
     "tissue_fraction",
+    "CropView",
+    "crop_views",
+    "spot_tissue_fraction",
+    "background_mask",
+    "paint_background",
     "validation_split",
     "value_scale",
 ]
@@ -123,7 +133,15 @@ if TYPE_CHECKING:
     from hyperst.data._feature_store import drop_features, store_location, stored_features
     from hyperst.data._features import encode_crops
     from hyperst.data._grid import PLATFORM_UM, GridGeometry, detect_grid
-    from hyperst.data._image import ImageLevel, check_image, image_levels, tissue_fraction, value_scale
+    from hyperst.data._image import (
+        ImageLevel,
+        background_mask,
+        check_image,
+        image_levels,
+        paint_background,
+        tissue_fraction,
+        value_scale,
+    )
     from hyperst.data._loader import check_n_jobs, crop_batches, extract_crops
     from hyperst.data._niches import neighbour_graph, niche_means
     from hyperst.data._obsm_features import obsm_features
@@ -141,7 +159,9 @@ if TYPE_CHECKING:
         resolve_genes,
         table_keys,
     )
+    from hyperst.data._tissue import spot_tissue_fraction
     from hyperst.data._validation import spatial_sample, validation_split
+    from hyperst.data._views import CropView, crop_views
     from hyperst.data.splits import GroupLeakageWarning, Split, group_kfold, leave_one_group_out
 
 

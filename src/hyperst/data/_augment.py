@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 N_DIHEDRAL = 8
@@ -24,16 +23,11 @@ def stain_jitter(images: list[torch.Tensor], sigma: float) -> list[torch.Tensor]
     come from one slide). Draws use torch's global RNG, seeded per DataLoader worker. No library offers this on
     tensors (squidpy's stain functions normalise whole images to a reference), hence the few lines here.
     """
-    from skimage.color import hed_from_rgb, rgb_from_hed
+    from hyperst.data._views import hed_shift
 
     scale = 1 + (torch.rand(3) * 2 - 1).numpy() * sigma
     shift = (torch.rand(3) * 2 - 1).numpy() * sigma
-    jittered = []
-    for image in images:
-        # Optical density -> stain densities with skimage's Ruifrok-Johnston matrices. Not rgb2hed/hed2rgb: they clip
-        # negative densities, so their round trip changes pixels outside the H&E gamut even without jitter.
-        density = -np.log(np.maximum(image.permute(1, 2, 0).numpy().astype(np.float32), 1.0) / 255.0)
-        stains = density @ hed_from_rgb
-        rgb = 255.0 * np.exp(-((stains * scale + shift) @ rgb_from_hed))
-        jittered.append(torch.from_numpy(np.clip(rgb + 0.5, 0, 255).astype(np.uint8)).permute(2, 0, 1).contiguous())
-    return jittered
+    return [
+        torch.from_numpy(hed_shift(image.permute(1, 2, 0).numpy(), scale, shift)).permute(2, 0, 1).contiguous()
+        for image in images
+    ]

@@ -3,7 +3,9 @@
 The spot crop is max(spot diameter, 112 µm) across, the niche crop 2 spacings + 1 diameter (the spot and its
 first ring of neighbours: about 255 µm on Visium, 500 µm on legacy ST). Each crop is read from the pyramid level
 closest to the output resolution; spots are visited in image-chunk order so a batch shares chunk reads. Parts of a
-crop outside the image are white (see ``out_of_bounds`` in :func:`~hyperst.data.prepare_spots`).
+crop outside the image are white (see ``out_of_bounds`` in :func:`~hyperst.data.prepare_spots`), and with
+``SpotData.background == "white"`` so is every background pixel (:func:`~hyperst.data.paint_background`); a
+``SpotData.view`` (:class:`~hyperst.data.CropView`) is applied last.
 """
 
 from __future__ import annotations
@@ -107,9 +109,18 @@ def read_batch(
     level = _image.choose_level(levels[section_index], side, int(size))
     boxes = _image.window_boxes(section.centres_px[spots.position[rows]], side, level)
     crops = _image.read_windows(
-        level, boxes, int(size), channels=section.channels, scale=section.value_scale, fill=fill
+        level,
+        boxes,
+        int(size),
+        channels=section.channels,
+        scale=section.value_scale,
+        fill=fill,
+        paint=spots.background == "white",
     )
-    return np.stack(crops)
+    crops = np.stack(crops)
+    if spots.view is None:
+        return crops
+    return spots.view.apply(crops, rows, crop_um=section.crop_um(kind), spot_crop_um=section.crop_um("spot"))
 
 
 def _chunk_order(centres_px: np.ndarray, level: _image.ImageLevel) -> np.ndarray:

@@ -48,6 +48,9 @@ class SpotDataset(Dataset):
         (:func:`~hyperst.data.stain_jitter`); 0 turns it off.
     as_float
         Return images as float32 in [0, 1] rather than uint8.
+    views
+        Features of augmented views of every spot (:class:`~hyperst.data.CropView`), each shaped like
+        ``features``: an item then reads one of ``features`` and the views, drawn uniformly with torch's global RNG.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class SpotDataset(Dataset):
         augment: bool = False,
         stain_augment: float = 0.0,
         as_float: bool = True,
+        views: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     ) -> None:
         self.spots = spots
         self.indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
@@ -76,12 +80,15 @@ class SpotDataset(Dataset):
                 raise ValueError(f"`features` must be (spot_features, niche_features) with {spots.n_spots} rows each.")
             if augment:
                 raise ValueError("`augment=True` needs crops; precomputed `features` cannot be augmented.")
+        if views and (features is None or any(len(f) != spots.n_spots for view in views for f in view)):
+            raise ValueError(f"`views` need `features` and must have {spots.n_spots} rows each, like `features`.")
         if counts is None and spots.counts is not None:
             counts = (spots.counts, spots.niche_counts)
         if counts is not None and (len(counts) != 2 or any(len(c) != spots.n_spots for c in counts)):
             raise ValueError(f"`counts` must be (spot_counts, niche_counts) with {spots.n_spots} rows each.")
         self.size, self.cache, self.features, self.counts = int(size), cache, features, counts
         self.augment, self.stain_augment, self.as_float = augment, float(stain_augment), as_float
+        self.feature_sets = [features, *views] if features is not None else []
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -89,7 +96,10 @@ class SpotDataset(Dataset):
     def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         index = int(self.indices[item])
         if self.features is not None:
-            spot, niche = (torch.as_tensor(np.asarray(f[index]), dtype=torch.float32) for f in self.features)
+            features = self.features
+            if len(self.feature_sets) > 1:
+                features = self.feature_sets[int(torch.randint(len(self.feature_sets), ()).item())]
+            spot, niche = (torch.as_tensor(np.asarray(f[index]), dtype=torch.float32) for f in features)
         else:
             spot, niche = (torch.from_numpy(np.array(crop)) for crop in self._crops(index))
             if self.augment:

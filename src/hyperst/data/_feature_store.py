@@ -3,7 +3,7 @@
 A frozen encoder (``"squidpy"``, a foundation model without LoRA) maps the same crops to the same features, so
 ``fit``, ``predict`` and ``cross_validate`` on the same spots need them once. Each entry is keyed by what
 determines the features: the encoder's class, name and configuration, the crop geometry (input size, spot and
-niche crop sides in µm, pixel sizes) and a fingerprint of the spot set (spots and image elements, spot centres in
+niche crop sides in µm, pixel sizes), what crops show as background, the augmented view and a fingerprint of the spot set (spots and image elements, spot centres in
 pixels, value scales), so a change of any of them is a different key and is computed anew, never reused.
 
 Where entries live:
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 Features = tuple[np.ndarray, np.ndarray]
 STORE_SUFFIX = ".hyperst-features"  # folder next to a zarr-backed SpatialData object: f"{sdata.path}{STORE_SUFFIX}"
-FORMAT = 1  # bump when the definition of stored features changes: old entries then miss
+FORMAT = 2  # bump when the definition of stored features changes: old entries then miss (2: background, views)
 MEMORY_ENTRIES = 4
 MEMORY_BYTES = 2**31  # at most this much of features kept in memory per SpatialData object (oldest dropped first)
 _MEMORY: weakref.WeakKeyDictionary[Any, dict[str, tuple[dict, Features]]] = weakref.WeakKeyDictionary()
@@ -135,6 +135,8 @@ def _record(spots: SpotData, encoder: Any, config: dict, size: int) -> dict[str,
         "microns_per_pixel": [s.microns_per_pixel for s in spots.sections],
         "spots": spot_set.hexdigest(),
         "n_spots": spots.n_spots,
+        "background": spots.background,
+        "view": None if spots.view is None else spots.view.record(),
     }
 
 

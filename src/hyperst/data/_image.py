@@ -104,6 +104,7 @@ def read_windows(
     channels: tuple[int, ...] = (0, 1, 2),
     scale: float = 1.0,
     fill: int = BACKGROUND,
+    paint: bool = False,
 ) -> list[np.ndarray]:
     """Read square windows, resample each to ``size`` px and return ``(3, size, size)`` uint8 arrays.
 
@@ -122,6 +123,9 @@ def read_windows(
         Multiplier mapping the stored values to 0-255 (see :func:`value_scale`).
     fill
         Grey value of padding outside the image.
+    paint
+        Paint the background pixels white (:func:`paint_background`) at the level's resolution, before resampling,
+        so a background's colour does not bleed into the tissue pixels next to it.
     """
     import dask
     from PIL import Image
@@ -154,6 +158,8 @@ def read_windows(
             window = np.full((3, iy1 - iy0, ix1 - ix0), fill, dtype=np.uint8)
             if piece is not None:
                 window[:, cy0 - iy0 : cy1 - iy0, cx0 - ix0 : cx1 - ix0] = piece
+        if paint:
+            window = paint_background(window[None])[0]
         if size is None:
             out.append(np.ascontiguousarray(window))
             continue
@@ -195,6 +201,32 @@ def _resize(plane: np.ndarray, size: int, box: tuple[float, ...], image_module: 
     """Bilinear resampling (antialiased when shrinking) of the continuous ``box`` of a 2D uint8 plane."""
     resized = image_module.fromarray(plane).resize((size, size), resample=image_module.Resampling.BILINEAR, box=box)
     return np.asarray(resized)
+
+
+# Background rule of `background_mask`, on 0-255 values: glass is bright and grey, a masked export's background and
+# scanner padding are (near) black. Written by hand: squidpy's `detect_tissue` works on whole images (a threshold on
+# luminance against the corners' colour) and takes a black background for tissue (docs/data.md, "Backgrounds").
+GLASS_MIN_MEAN = 204  # 0.8 of white: glass in bright-field scans sits at 220-250
+GLASS_MAX_SPREAD = 30  # max - min over the channels: the palest eosin keeps more colour than this
+DARK_MAX = 40  # no channel above this: black masks and padding (haematoxylin-dense nuclei keep a brighter channel)
+
+
+def background_mask(crops: np.ndarray) -> np.ndarray:
+    """``(n, h, w)`` mask of the background pixels of ``(n, 3, h, w)`` uint8 crops: glass-like or near black.
+
+    Glass inside the tissue (fat, lumina) counts too: it is the same glass, whatever colour an export gives the
+    glass outside the tissue.
+    """
+    crops = np.asarray(crops)
+    high, low = crops.max(axis=1), crops.min(axis=1)
+    mean = crops.mean(axis=1, dtype=np.float32)
+    glass = (mean >= GLASS_MIN_MEAN) & ((high.astype(np.int16) - low) <= GLASS_MAX_SPREAD)
+    return glass | (high <= DARK_MAX)
+
+
+def paint_background(crops: np.ndarray, fill: int = BACKGROUND) -> np.ndarray:
+    """Return ``(n, 3, h, w)`` uint8 crops with their :func:`background_mask` pixels set to ``fill`` (white)."""
+    return np.where(background_mask(crops)[:, None], np.uint8(fill), crops)
 
 
 def tissue_fraction(crops: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from hyperst._constants import Key, OutOfBounds, check_choice
+from hyperst._constants import CropBackground, Key, OutOfBounds, check_choice
 from hyperst._docs import doc_image_key, doc_layer, doc_out_of_bounds, doc_params
 from hyperst._logging import logger
 from hyperst.data import _table
@@ -22,6 +22,8 @@ from hyperst.data._sections import CROP_KINDS, Section, resolve_sections
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
     from spatialdata import SpatialData
+
+    from hyperst.data._views import CropView
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,6 +57,12 @@ class SpotData:
         The policy for crops leaving the image: ``"pad"`` (with white) or ``"exclude"`` (from training).
     n_neighbours
         Niche size on generic (non-lattice) layouts.
+    background
+        What crops show where there is no tissue: ``"white"`` (every background pixel painted white, see
+        :func:`~hyperst.data.paint_background`) or ``"keep"`` (the pixels as they are).
+    view
+        An augmented view applied to every crop read (:class:`~hyperst.data.CropView`); ``None`` for the crops as
+        they are. ``dataclasses.replace(spots, view=...)`` gives the same spots seen through a view.
     """
 
     sdata: SpatialData
@@ -71,6 +79,8 @@ class SpotData:
     trainable: np.ndarray
     out_of_bounds: str
     n_neighbours: int = DEFAULT_GENERIC_NEIGHBOURS
+    background: CropBackground = "keep"
+    view: CropView | None = None
     _neighbours: csr_matrix | None = field(default=None, repr=False)
 
     @property
@@ -115,6 +125,7 @@ def prepare_spots(
     out_of_bounds: OutOfBounds = "pad",
     check_tissue: bool = True,
     n_neighbours: int = DEFAULT_GENERIC_NEIGHBOURS,
+    background: CropBackground = "keep",
 ) -> SpotData:
     """Resolve sections, read the panel's raw counts and build niches; nothing in ``sdata`` is modified.
 
@@ -142,12 +153,16 @@ def prepare_spots(
         Raise when none of a sample of spots lies on stained tissue (misregistered spots or image).
     n_neighbours
         Niche size on generic (non-lattice) layouts.
+    background
+        ``"white"`` paints the background of every crop white (any export's background then reads the same);
+        ``"keep"`` reads the pixels as they are.
 
     Returns
     -------
     The spots as arrays (:class:`SpotData`).
     """
     check_choice("out_of_bounds", out_of_bounds, OutOfBounds)
+    check_choice("background", background, CropBackground)
     keys = [spots_key] if isinstance(spots_key, str) else None if spots_key is None else list(spots_key)
     if table_key is None:
         if not keys:
@@ -217,6 +232,7 @@ def prepare_spots(
         trainable=np.asarray(trainable, dtype=bool),
         out_of_bounds=out_of_bounds,
         n_neighbours=n_neighbours,
+        background=background,
         _neighbours=graph,
     )
 

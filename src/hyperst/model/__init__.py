@@ -6,8 +6,7 @@ Between the data layer (:mod:`hyperst.data`, which it reads) and the torch stack
 
 from __future__ import annotations
 
-from hyperst.model._model import HyperST
-from hyperst.model._save_load import model_digest
+from hyperst.model._model import HyperST, model_digest
 from hyperst.model._uncertainty import Calibration, OODReference
 
 __all__ = ["Calibration", "HyperST", "OODReference", "model_digest"]

@@ -1,115 +1,110 @@
-"""How :class:`~hyperst.HyperST` runs its members over spots: in this process, or split by Lightning across devices.
+"""Running an ensemble's members over batches of spots: in this process, or split by Lightning across devices.
 
 Per batch, every member predicts; the batch's outputs are the members' mean and sd, the first member's embeddings
 and the out-of-distribution score of the spot image features its head read (scored batch by batch, so no
-``(n_spots, d)`` feature array is held). A frozen encoder encodes a batch's crops once for all members.
+``(n_spots, d)`` feature array is held). A frozen encoder encodes a batch's crops once for all members. The helpers
+take the networks and the batches, not the model (:class:`~hyperst.HyperST` prepares both).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from hyperst._constants import DEFAULT_N_JOBS
-from hyperst.model import _training_data
-from hyperst.model._uncertainty import ensemble_mean_sd
+from hyperst.model._uncertainty import OODReference, ensemble_mean_sd
 from hyperst.module import BATCH_FEATURES, BATCH_IMAGE
-from hyperst.train import lightning_device, run_prediction, torch_device
+from hyperst.train import run_prediction
 
 if TYPE_CHECKING:
-    from hyperst.data import SpotData
-    from hyperst.model._model import HyperST
+    from torch.utils.data import DataLoader
+
+    from hyperst.module import ImageToExpression
     from hyperst.nn.encoders import ImageEncoder
+
+Batches = Iterable[tuple[np.ndarray, dict[str, torch.Tensor]]]  # (positions of the batch's spots, named tensors)
 
 
 def predict_arrays(
-    model: HyperST,
-    spots: SpotData,
-    indices: np.ndarray,
+    members: Sequence[ImageToExpression],
+    encoder: ImageEncoder,
+    ood_reference: OODReference | None,
+    batches: Batches,
+    n: int,
     *,
-    device: str,
-    features: _training_data.Features | None,
-    batch_size: int,
+    device: torch.device,
     heads: bool = True,
-    n_jobs: int = DEFAULT_N_JOBS,
-    devices: int | str | list[int] = 1,
-    accelerator: str | None = None,
-    strategy: str | Any = "auto",
 ) -> dict[str, np.ndarray]:
-    """Run every member over ``indices``; return their mean, sd (uncalibrated) and the first one's embeddings.
+    """Run ``members`` over ``batches`` in this process on ``device``; return ``n`` spots' outputs in place.
 
-    Also ``"ood"``, the out-of-distribution score of the spots (when the model has a reference). With
-    ``heads=False`` only the spot image features the first member's head reads (what the reference is built
-    from). One device
-    (``devices=1``) runs in this process on ``device``; any other ``devices`` runs Lightning's
-    ``Trainer.predict`` (:func:`~hyperst.train.run_prediction`) on the same batches, and every process gets
-    all outputs.
+    The outputs are the members' mean ``"predicted"`` and uncalibrated ``"sd"`` (ensembles), the first member's
+    embeddings and, with ``ood_reference``, ``"ood"``. With ``heads=False`` only the spot image features the first
+    member's head reads (what the reference is built from). ``batches`` are read under
+    :func:`torch.inference_mode`, on ``device``.
     """
-    counts = model.scaled_counts(spots)
-    step = functools.partial(_batch_outputs, model, heads=heads)
-    if devices != 1:  # Lightning splits the batches across devices and processes, then gathers them
-        loader = _training_data.inference_loader(
-            spots, indices, encoder=model.encoder, counts=counts, batch_size=batch_size, features=features
-        )
-        target = lightning_device(device, accelerator, devices)
-        parts = run_prediction(model.members, loader, step, **target, strategy=strategy)
-    else:
-        parts = _predict_in_process(model, spots, indices, step, device, counts, batch_size, features, n_jobs)
+    for member in members:
+        member.to(device).eval()
+    try:
+        with torch.inference_mode():  # covers reading the batches and the members alike
+            parts = (
+                (index, batch_outputs(members, encoder, ood_reference, batch, heads=heads)) for index, batch in batches
+            )
+            return gather(parts, n)
+    finally:
+        for member in members:
+            member.cpu()
+
+
+def predict_arrays_on_devices(
+    members: Sequence[ImageToExpression],
+    encoder: ImageEncoder,
+    ood_reference: OODReference | None,
+    loader: DataLoader,
+    n: int,
+    *,
+    heads: bool = True,
+    lightning: dict[str, Any],
+) -> dict[str, np.ndarray]:
+    """:func:`predict_arrays` with Lightning's ``Trainer.predict`` on ``lightning``'s devices; every process gets all."""
+    step = functools.partial(batch_outputs, members, encoder, ood_reference, heads=heads)
+    try:
+        return gather(run_prediction(members, loader, step, **lightning), n)
+    finally:
+        for member in members:
+            member.cpu()
+
+
+def gather(parts: Iterable[tuple[np.ndarray, dict[str, np.ndarray]]], n: int) -> dict[str, np.ndarray]:
+    """Place each batch's outputs at its spots' positions: one float32 array of ``n`` rows per key, no chunks to join."""
     outputs: dict[str, np.ndarray] = {}
-    for index, values in parts:  # in place at the spots' positions: one array per key, no chunks to join
+    for index, values in parts:
         for key, array in values.items():
             if key not in outputs:
-                outputs[key] = np.empty((len(indices), *array.shape[1:]), dtype=np.float32)
+                outputs[key] = np.empty((n, *array.shape[1:]), dtype=np.float32)
             outputs[key][index] = array
-    for member in model.members:
-        member.cpu()
     return outputs
 
 
-def _predict_in_process(
-    model: HyperST,
-    spots: SpotData,
-    indices: np.ndarray,
-    step: Callable[[dict[str, torch.Tensor]], dict[str, np.ndarray]],
-    device: str,
-    counts: tuple[np.ndarray, np.ndarray] | None,
-    batch_size: int,
-    features: _training_data.Features | None,
-    n_jobs: int,
-) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
-    """Yield ``(positions, outputs)`` of each batch, run in this process on ``device``."""
-    where = torch_device(device)
-    for member in model.members:
-        member.to(where).eval()
-    with torch.inference_mode():  # covers reading the batches and `step` alike
-        batches = _training_data.inference_batches(
-            spots,
-            indices,
-            encoder=model.encoder,
-            counts=counts,
-            batch_size=batch_size,
-            device=where,
-            features=features,
-            n_jobs=n_jobs,
-        )
-        for index, batch in batches:
-            yield index, step(batch)
-
-
-def _batch_outputs(model: HyperST, batch: dict[str, torch.Tensor], *, heads: bool = True) -> dict[str, np.ndarray]:
+def batch_outputs(
+    members: Sequence[ImageToExpression],
+    encoder: ImageEncoder,
+    ood_reference: OODReference | None,
+    batch: dict[str, torch.Tensor],
+    *,
+    heads: bool = True,
+) -> dict[str, np.ndarray]:
     """Return one batch's float32 outputs: the members' mean and sd, the first one's embeddings and OOD score."""
-    batch = _encode_once(model.encoder, batch)
+    batch = _encode_once(encoder, batch)
     if not heads:  # the features alone (the OOD reference): no member's head needs to run
-        return {"image_features": model.members[0].image_features(batch)[0].float().cpu().numpy()}
-    first, (spot, _) = model.members[0].forward_with_features(batch)
+        return {"image_features": members[0].image_features(batch)[0].float().cpu().numpy()}
+    first, (spot, _) = members[0].forward_with_features(batch)
     values: dict[str, Any] = {}
-    if model.ood_reference is not None:  # the spot crop's features: niches blur what sets a spot apart
-        values["ood"] = model.ood_reference.score(spot.float().cpu().numpy())
-    predictions = [first.prediction] + [m(batch).prediction for m in model.members[1:]]
+    if ood_reference is not None:  # the spot crop's features: niches blur what sets a spot apart
+        values["ood"] = ood_reference.score(spot.float().cpu().numpy())
+    predictions = [first.prediction] + [m(batch).prediction for m in members[1:]]
     mean, sd = ensemble_mean_sd(torch.stack(predictions).float().cpu().numpy())
     values |= {"predicted": mean, **first.embeddings.as_dict()} | ({} if sd is None else {"sd": sd})
     return {

@@ -8,6 +8,8 @@ network lives in :mod:`hyperst.module`, the Lightning loop in :mod:`hyperst.trai
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,7 +20,9 @@ from hyperst._constants import (
     DEFAULT_ENCODER,
     DEFAULT_N_JOBS,
     Checkpoint,
+    CropBackground,
     FeatureScaling,
+    Key,
     TargetScale,
     check_choice,
     check_count,
@@ -26,6 +30,7 @@ from hyperst._constants import (
 from hyperst._logging import logger
 from hyperst.data import log2p
 from hyperst.model import _inference, _save_load, _training_data
+from hyperst.model._save_load import ModelRecord
 from hyperst.model._uncertainty import Calibration, OODReference, reference_groups
 from hyperst.module import HyperSTModule, ImageToExpression
 from hyperst.nn import HyperSTConfig
@@ -34,6 +39,7 @@ from hyperst.train import (
     HyperSTTrainingPlan,
     check_devices,
     inference_device,
+    lightning_device,
     run_training,
     torch_device,
 )
@@ -75,6 +81,14 @@ class HyperST:
         Members of the ensemble: networks that differ in initialisation (seeds ``seed``, ``seed + 1``, ...) and
         batch order, share a frozen encoder, and predict their mean; their spread, calibrated on the validation
         spots, is the prediction's sd (:meth:`predict`).
+    background
+        What its crops show where there is no tissue: ``"white"`` paints every background pixel (glass, a masked
+        export's black, scanner padding) white in training and prediction, so a slide's background colour makes
+        no difference; ``"keep"`` reads the pixels as they are (models saved before hyperst 0.1).
+    n_views
+        Frozen encoders: augmented views of every training spot (:class:`~hyperst.data.CropView`: a coarser scan,
+        a stain shift, a tissue edge) whose features are computed once and drawn per spot and epoch in training,
+        and which join the out-of-distribution reference; 0 trains on the crops as they are.
     **config
         Fields of :class:`~hyperst.nn.HyperSTConfig` (``embed_dim``, ``alignment``, ``entailment``, ...).
     """
@@ -89,9 +103,12 @@ class HyperST:
         target: TargetScale = "raw",
         feature_scaling: FeatureScaling = "training",
         n_models: int = 1,
+        background: CropBackground = "white",
+        n_views: int = 0,
         **config: Any,
     ):
         check_choice("target", target, TargetScale)
+        check_choice("background", background, CropBackground)
         n_models = check_count("n_models", n_models)
         check_choice("feature_scaling", feature_scaling, FeatureScaling)
         genes = [str(g) for g in genes]
@@ -102,6 +119,10 @@ class HyperST:
         self.genes = genes
         self.target = target
         self.feature_scaling = feature_scaling
+        self.background = background
+        if isinstance(n_views, bool) or not isinstance(n_views, int) or n_views < 0:
+            raise ValueError(f"`n_views` must be a number of augmented views >= 0, got {n_views!r}.")
+        self.n_views = n_views
         self.reference_library_size: float | None = None
         self.config = HyperSTConfig(**config)
         self.history = pd.DataFrame()
@@ -297,8 +318,10 @@ class HyperST:
                 progress=progress_bar,
                 lightning={"accelerator": accelerator, "devices": devices, "strategy": strategy},
             )
+        views = None
         if features is not None:
             features = self._scaled_features(features, spots)
+            views = self._view_features(spots, inference_device(accelerator), n_jobs, progress_bar)
             if fit_scaler is not False:
                 rows = train if fit_scaler is True else np.asarray(fit_scaler, dtype=int)
                 statistics = torch.from_numpy(np.concatenate([f[rows] for f in features]))
@@ -315,6 +338,7 @@ class HyperST:
             num_workers=num_workers,
             n_jobs=n_jobs,
             progress=progress_bar,
+            views=views,
         )
         runs = []
         for number, member in enumerate(self.members):
@@ -362,9 +386,31 @@ class HyperST:
         if self.n_models > 1:
             self.train_params["members"] = [{"epochs_run": len(h), "best_epoch": b} for h, b in runs]
         passes = {"device": inference_device(accelerator), "features": features, "batch_size": 256, "n_jobs": n_jobs}
-        self._calibrate(spots, validation, passes)
-        self._fit_ood_reference(spots, train, passes, seed)
+        self._calibrate(spots, train, validation, passes)
+        self._fit_ood_reference(spots, train, passes | {"views": views}, seed)
         return self
+
+    def _view_features(
+        self, spots: SpotData, device: str, n_jobs: int, progress: bool
+    ) -> list[_training_data.Features] | None:
+        """Scaled features of :attr:`n_views` augmented views of every spot (feature store, else computed)."""
+        from hyperst.data import crop_views
+
+        if not self.n_views:
+            return None
+        if isinstance(self.encoder, _training_data.PrecomputedFeatures):
+            logger.info("Features read from the table have no augmented views: training on them as they are.")
+            return None
+        logger.info("Training on %d augmented views of every spot besides the crops themselves.", self.n_views)
+        return [
+            self._scaled_features(
+                self.frozen_features(
+                    dataclasses.replace(spots, view=view), device=device, n_jobs=n_jobs, progress=progress
+                ),
+                spots,
+            )
+            for view in crop_views(self.n_views)
+        ]
 
     def frozen_features(
         self, spots: SpotData, *, device: str = "auto", n_jobs: int = DEFAULT_N_JOBS, progress: bool = False
@@ -375,8 +421,14 @@ class HyperST:
         where = torch_device(device)
         return _training_data.frozen_features(self.encoder, spots, device=where, n_jobs=n_jobs, progress=progress)
 
-    def _calibrate(self, spots: SpotData, validation: np.ndarray | None, passes: dict[str, Any]) -> None:
-        """Fit the calibration of the members' sd on the validation spots (``passes``: `_predict_arrays` options)."""
+    def _calibrate(
+        self, spots: SpotData, train: np.ndarray, validation: np.ndarray | None, passes: dict[str, Any]
+    ) -> None:
+        """Fit the calibration of the members' sd on the validation spots (``passes``: `_predict_arrays` options).
+
+        The sd is one of the expected expression at the training spots' median depth; the validation spots' own
+        depths enter through count sampling (:class:`Calibration`).
+        """
         self.calibration = None
         if self.n_models == 1:
             return
@@ -386,9 +438,16 @@ class HyperST:
                 "write no `predicted_sd`. Fit with validation='auto' to get calibrated uncertainty."
             )
             return
-        outputs = _inference.predict_arrays(self, spots, validation, **passes)
+        outputs = self._predict_arrays(spots, validation, **passes)
         observed = log2p(self.scaled_counts(spots)[0][validation])
-        self.calibration = Calibration.fit(observed, outputs["predicted"], outputs["sd"])
+        self.calibration = Calibration.fit(
+            observed,
+            outputs["predicted"],
+            outputs["sd"],
+            spots.library_size[validation],
+            reference_depth=_reference_library_size(spots, train),
+            scale=self.target,
+        )
         factors = self.calibration.factors
         logger.info(
             "Calibrated the ensemble's sd on %d validation spots: factors %.2f-%.2f (median %.2f) over the genes.",
@@ -399,10 +458,19 @@ class HyperST:
         )
 
     def _fit_ood_reference(self, spots: SpotData, train: np.ndarray, passes: dict[str, Any], seed: int) -> None:
-        """Keep the training spots' image features (as the network reads them) to score new spots' distance."""
-        image = _inference.predict_arrays(self, spots, train, heads=False, **passes)
+        """Keep the training spots' image features (as the network reads them) to score new spots' distance.
+
+        With augmented views (``passes["views"]``) their features join the reference: a spot at a tissue edge, or
+        of a coarser scan or another stain, is then as close to the reference as the training made it.
+        """
+        views = passes.pop("views", None) or []
+        image = [self._predict_arrays(spots, train, heads=False, **passes)["image_features"]]
+        image += [
+            self._predict_arrays(spots, train, heads=False, **(passes | {"features": v}))["image_features"]
+            for v in views
+        ]
         groups = reference_groups(spots.section_of[train], spots.centres_px[train])
-        self.ood_reference = OODReference.fit(image["image_features"], groups, seed=seed)
+        self.ood_reference = OODReference.fit(np.concatenate(image), np.tile(groups, len(image)), seed=seed)
 
     # ---------------------------------------------------------------- inference
     def predict(
@@ -443,8 +511,7 @@ class HyperST:
             features = features or self.frozen_features(spots, device=device, n_jobs=n_jobs)
             features = self._scaled_features(features, spots)
         indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
-        outputs = _inference.predict_arrays(
-            self,
+        outputs = self._predict_arrays(
             spots,
             indices,
             device=device,
@@ -463,6 +530,39 @@ class HyperST:
         np.maximum(outputs["predicted"], 0.0, out=outputs["predicted"])
         return outputs
 
+    def _predict_arrays(
+        self,
+        spots: SpotData,
+        indices: np.ndarray,
+        *,
+        device: str,
+        features: _training_data.Features | None,
+        batch_size: int,
+        heads: bool = True,
+        n_jobs: int = DEFAULT_N_JOBS,
+        devices: int | str | list[int] = 1,
+        accelerator: str | None = None,
+        strategy: str | Any = "auto",
+    ) -> dict[str, np.ndarray]:
+        """Run every member over ``indices``: their mean, uncalibrated sd, the first one's embeddings, ``"ood"``.
+
+        One device (``devices=1``) runs in this process on ``device``; any other ``devices`` runs Lightning's
+        ``Trainer.predict`` (:func:`~hyperst.train.run_prediction`) on the same batches, and every process gets all
+        outputs. ``heads=False``: only the spot image features the first member's head reads.
+        """
+        counts = self.scaled_counts(spots)
+        networks = (self.members, self.encoder, self.ood_reference)
+        options = {"encoder": self.encoder, "counts": counts, "batch_size": batch_size, "features": features}
+        if devices != 1:  # Lightning splits the batches across devices and processes, then gathers them
+            loader = _training_data.inference_loader(spots, indices, **options)
+            lightning = lightning_device(device, accelerator, devices) | {"strategy": strategy}
+            return _inference.predict_arrays_on_devices(
+                *networks, loader, len(indices), heads=heads, lightning=lightning
+            )
+        where = torch_device(device)
+        batches = _training_data.inference_batches(spots, indices, device=where, n_jobs=n_jobs, **options)
+        return _inference.predict_arrays(*networks, batches, len(indices), device=where, heads=heads)
+
     def check_panel(self, spots: SpotData) -> None:
         """Raise when ``spots`` carry counts for another gene panel than the model's."""
         if spots.counts is not None and list(spots.genes) != self.genes:
@@ -477,7 +577,7 @@ class HyperST:
 
         Weights are stored as safetensors; loading never unpickles code.
         """
-        _save_load.save_model(self, path, overwrite=overwrite)
+        _save_load.write_record(self._to_record(), path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | Path, *, encoder: ImageEncoder | None = None) -> HyperST:
@@ -490,7 +590,89 @@ class HyperST:
         encoder
             The encoder instance, needed only for a model trained with a custom encoder class.
         """
-        return _save_load.load_model(cls, path, encoder=encoder)
+        return cls._from_record(_save_load.read_record(path), encoder=encoder)
+
+    def _to_record(self) -> ModelRecord:
+        """Return what a saved model holds: the JSON-safe configuration, each member's tensors, the OOD arrays."""
+        try:
+            encoder_config = self.encoder.config()
+        except NotImplementedError as error:
+            raise TypeError(f"Cannot save the encoder: {error}") from error
+        reference = self.ood_reference
+        config = {
+            "genes": self.genes,
+            "encoder": {"name": self.encoder.name, "class": type(self.encoder).__qualname__, "config": encoder_config},
+            "module": self.config.to_dict(),
+            "target": self.target_record(),
+            "feature_scaling": self.feature_scaling,
+            "background": self.background,
+            "n_views": self.n_views,
+            "train_params": self.train_params,
+            "is_trained": self.is_trained,
+            "history": json.loads(self.history.reset_index().to_json(orient="records")) if len(self.history) else [],
+            "adapted_from": self.adapted_from,
+            "calibration": None if self.calibration is None else self.calibration.record(),
+            "ood": None
+            if reference is None
+            else {"neighbours": reference.neighbours, "n_reference": reference.n_reference},
+        }
+        members = []
+        for member in self.members:
+            keep = set(member.saved_state_keys())
+            members.append({k: v.detach().cpu().contiguous() for k, v in member.state_dict().items() if k in keep})
+        return ModelRecord(config, members, None if reference is None else reference.arrays())
+
+    @classmethod
+    def _from_record(cls, record: ModelRecord, *, encoder: ImageEncoder | None = None) -> HyperST:
+        """Rebuild a model from a saved record (``encoder``: the instance of a custom encoder class)."""
+        from hyperst.nn.encoders import available_encoders
+
+        config, saved = record.config, record.config["encoder"]
+        if encoder is None and saved["name"] not in available_encoders():
+            raise ValueError(
+                f"The model at {record.source} uses a custom encoder ({saved['class']}); pass an instance with "
+                f"`HyperST.load(path, encoder=...)`."
+            )
+        model = cls(
+            config["genes"],
+            encoder=saved["name"] if encoder is None else encoder,
+            encoder_kwargs=saved["config"] if encoder is None else None,
+            target=config["target"]["scale"],
+            feature_scaling=config["feature_scaling"],
+            background=config["background"],
+            n_views=config["n_views"],
+            n_models=len(record.members),
+            **config["module"],
+        )
+        model.reference_library_size = config["target"]["reference_library_size"]
+        for number, (member, state) in enumerate(zip(model.members, record.members, strict=True)):
+            where = f"{record.source}/{_save_load.member_file(number)}"
+            _save_load.check_state(member, state, member.saved_state_keys(), where)
+            member.load_state_dict(state, strict=not model.encoder.pretrained)
+        calibration, ood = config["calibration"], config["ood"]
+        model.calibration = None if calibration is None else Calibration.from_record(calibration)
+        model.ood_reference = None if ood is None else OODReference.from_arrays(record.ood, int(ood["neighbours"]))
+        model.train_params = config["train_params"]
+        model.adapted_from = config["adapted_from"]
+        model.is_trained = bool(config["is_trained"])
+        if model.is_trained and model.ood_reference is None:
+            logger.info(
+                "The model at %s was saved without an out-of-distribution reference (an earlier hyperst): `predict` "
+                "will write no obs['%s']. Fit it again to get one.",
+                record.source,
+                Key.OOD,
+            )
+        history = pd.DataFrame(config["history"])
+        model.history = history.set_index("epoch") if "epoch" in history else history
+        return model
+
+
+def model_digest(model: HyperST) -> dict[str, str]:
+    """sha256 of what :meth:`HyperST.save` would write: the configuration (as JSON) and the weights of every member.
+
+    Names a model without saving it (the provenance :func:`hyperst.tl.adapt` records of its base model).
+    """
+    return _save_load.record_digest(model._to_record())
 
 
 def _reference_library_size(spots: SpotData, train: np.ndarray) -> float:

@@ -188,8 +188,12 @@ def training_loaders(
     num_workers: int = 0,
     n_jobs: int = 1,
     progress: bool = False,
+    views: list[Features] | None = None,
 ) -> tuple[DataLoader, DataLoader | None]:
-    """Shuffled training loader and ordered validation loader over features (frozen) or cached crops (trainable)."""
+    """Shuffled training loader and ordered validation loader over features (frozen) or cached crops (trainable).
+
+    ``views``: features of augmented views of every spot, drawn per spot and epoch in training (not validation).
+    """
     size = encoder.input_size
     if features is not None:
         source = {"features": features}
@@ -198,7 +202,16 @@ def training_loaders(
     options = dict(batch_size=batch_size, collate_fn=_collate(features is not None), num_workers=num_workers)
     # drop_last: a final batch of one spot has no negatives for the contrastive terms.
     train_loader = DataLoader(
-        SpotDataset(spots, train, size=size, augment=augment, stain_augment=stain_augment, counts=counts, **source),
+        SpotDataset(
+            spots,
+            train,
+            size=size,
+            augment=augment,
+            stain_augment=stain_augment,
+            counts=counts,
+            views=views or (),
+            **source,
+        ),
         shuffle=True,
         drop_last=len(train) > batch_size,
         generator=torch.Generator().manual_seed(seed),

@@ -1,7 +1,8 @@
 """How sure a prediction is: an ensemble's calibrated spread, and how far a spot's image lies from the training data.
 
-Calibration (:class:`Calibration`) adds to the members' spread the error expected at the predicted level, and
-scales the sum per gene, split-conformally on the validation spots, to cover ``INTERVAL_COVERAGE`` of them. The distance score
+Calibration (:class:`Calibration`) scales the members' spread per gene into an sd of the spot's expected
+expression, fitted so that, with count sampling at each validation spot's depth added, ``INTERVAL_COVERAGE`` of
+their measured values are covered. The distance score
 is a k-nearest-neighbour distance in the whitened image features of the spot crop, ranked against the training
 spots' own distances.
 """
@@ -13,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from hyperst._constants import INTERVAL_COVERAGE, INTERVAL_Z
+from hyperst._constants import INTERVAL_COVERAGE
 
 SD_FLOOR = 1e-3  # log2 units: the smallest sd written (a spot predicted at zero with zero noise)
 NOISE_BINS = 20
+FACTOR_RANGE = (1e-2, 1e2)  # calibration factors searched (times the members' sd)
+FACTOR_STEPS = 14  # bisection steps of log(factor): a factor to within 0.1 %
 OOD_NEIGHBOURS = 10
 OOD_MAX_REFERENCE = 5_000  # training spots kept as the reference (subsampled beyond): 1.4 MB at 71 features
 SPREAD_FLOOR = 1e-6  # smallest variance of a whitened direction (standardised units)
@@ -30,58 +33,100 @@ def ensemble_mean_sd(predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray | 
 
 @dataclass
 class Calibration:
-    """Turns the members' spread into a calibrated sd: ``factor[gene] x sqrt(members' sd^2 + noise(predicted)^2)``.
+    """Turns the members' spread into a calibrated sd of the spot's **expected** expression (``covers="expected"``).
 
-    ``noise`` is the root mean squared validation error as a function of the predicted value (pooled over genes,
-    interpolated between :data:`NOISE_BINS` quantile bins): counts near zero vary little on the log scale,
-    mid-range ones most, which the members' spread alone does not know (measured on her2st: its rank correlation
-    with the error is about 0). ``factor`` is then the per-gene split-conformal quantile of the validation spots'
-    normalised residuals, so that ``predicted +- z x sd`` covers ``INTERVAL_COVERAGE`` of them; the
-    finite-sample rank (the ``ceil((n + 1) q)``-th smallest) makes the coverage on exchangeable new spots at least
-    ``q`` (Romano et al., 2019; Angelopoulos & Bates, 2021).
+    ``sd = factor[gene] x sqrt(members' sd^2 + floor[gene]^2)``, ``floor`` being the members' median sd of the
+    gene (so a gene the members agree on still gets an interval). A measured value differs from the expected one
+    by count sampling too, which depends on the spot's depth: on a patient sequenced 15 times shallower most
+    values are 0 where the expected expression is low. So ``factor`` is fitted, per gene, on measurements: the
+    validation spots' values must fall in the central ``INTERVAL_COVERAGE`` of what a spot at their depth could
+    show (:func:`hyperst.metrics.observed_draws`: the expected level ``N(predicted, sd^2)``, a Poisson count at
+    the spot's library size over ``reference_depth``, the training spots' median). The validation spots are a
+    held-out section (``validation="auto"``), so between-section differences are in the fit.
+
+    Models saved before hyperst 0.1 (``covers="observed"``) hold ``levels``, ``noise`` and ``factors`` of an sd
+    that covers a measured value directly, at the training spots' depth:
+    ``factor[gene] x sqrt(members' sd^2 + noise(predicted)^2)``.
     """
 
-    levels: np.ndarray  # (bins,) predicted values at the noise bins' centres
-    noise: np.ndarray  # (bins,) root mean squared error of the validation spots in each bin
+    levels: np.ndarray  # (bins,) "observed": predicted values at the noise bins' centres; "expected": empty
+    noise: np.ndarray  # (bins,) "observed": root mean squared validation error in each bin; "expected": empty
     factors: np.ndarray  # (n_genes,)
     n_spots: int
+    covers: str = "observed"
+    floor: np.ndarray | None = None  # (n_genes,) "expected": the members' median sd per gene
+    reference_depth: float | None = None  # "expected": the library size the expected expression refers to
 
     @classmethod
-    def fit(cls, observed: np.ndarray, mean: np.ndarray, members_sd: np.ndarray) -> Calibration:
-        """Fit on the validation spots' measured values, the members' mean and their sd, each ``(n, n_genes)``."""
+    def fit(
+        cls,
+        observed: np.ndarray,
+        mean: np.ndarray,
+        members_sd: np.ndarray,
+        depth: np.ndarray,
+        *,
+        reference_depth: float,
+        scale: str,
+        seed: int = 0,
+    ) -> Calibration:
+        """Fit on the validation spots: measured values, the members' mean and sd (each ``(n, n_genes)``).
+
+        ``depth`` is their library sizes ``(n,)``, ``scale`` the model's target scale.
+        """
+        from hyperst.metrics import observed_draws
+
         n = len(observed)
         if n < 2:
             raise ValueError(f"Calibration needs at least 2 held-out spots, got {n}.")
-        squared = (observed - mean) ** 2
-        edges = np.unique(np.quantile(mean, np.linspace(0, 1, NOISE_BINS + 1)))
-        bins = np.clip(np.searchsorted(edges, mean, side="right") - 1, 0, max(len(edges) - 2, 0))
-        used = np.unique(bins)
-        levels = np.array([mean[bins == b].mean() for b in used])
-        noise = np.sqrt([squared[bins == b].mean() for b in used])
-        calibration = cls(levels, noise, np.ones(mean.shape[1]), n)
-        scores = np.sqrt(squared) / calibration.sd(mean, members_sd)
-        rank = min(int(np.ceil((n + 1) * INTERVAL_COVERAGE)), n) - 1
-        calibration.factors = np.sort(scores, axis=0)[rank] / INTERVAL_Z
+        floor = np.maximum(np.median(members_sd, axis=0), SD_FLOOR)
+        calibration = cls(
+            np.empty(0), np.empty(0), np.ones(mean.shape[1]), n, "expected", floor, float(reference_depth)
+        )
+        ratio = np.asarray(depth, dtype=np.float64) / reference_depth
+        low, high = np.full(mean.shape[1], np.log(FACTOR_RANGE[0])), np.full(mean.shape[1], np.log(FACTOR_RANGE[1]))
+        for _ in range(FACTOR_STEPS):  # bisection of log(factor), all genes at once: coverage grows with the factor
+            calibration.factors = np.exp((low + high) / 2)
+            simulated = observed_draws(mean, calibration.sd(mean, members_sd), ratio, scale=scale, seed=seed)
+            bounds = np.quantile(simulated, [(1 - INTERVAL_COVERAGE) / 2, (1 + INTERVAL_COVERAGE) / 2], axis=-1)
+            covered = ((observed >= bounds[0]) & (observed <= bounds[1])).mean(axis=0)
+            low, high = (
+                np.where(covered < INTERVAL_COVERAGE, np.log(calibration.factors), low),
+                np.where(covered < INTERVAL_COVERAGE, high, np.log(calibration.factors)),
+            )
+        calibration.factors = np.exp(high)
         return calibration
 
     def sd(self, mean: np.ndarray, members_sd: np.ndarray) -> np.ndarray:
         """Return the calibrated sd of predictions ``mean`` whose members spread by ``members_sd`` (float32)."""
+        if self.covers == "expected":
+            return (np.sqrt(members_sd**2 + self.floor**2) * self.factors).astype(np.float32)
         noise = np.interp(mean, self.levels, self.noise)
         return (np.maximum(np.sqrt(members_sd**2 + noise**2), SD_FLOOR) * self.factors).astype(np.float32)
 
     def record(self) -> dict:
         """JSON-safe record (saved with the model, written to ``uns``)."""
-        return {
+        record = {
+            "covers": self.covers,
             "levels": self.levels.tolist(),
             "noise": self.noise.tolist(),
             "factors": self.factors.tolist(),
             "n_spots": int(self.n_spots),
         }
+        if self.covers == "expected":
+            record |= {"floor": self.floor.tolist(), "reference_depth": self.reference_depth}
+        return record
 
     @classmethod
     def from_record(cls, record: dict) -> Calibration:
         arrays = {k: np.asarray(record[k], dtype=np.float64) for k in ("levels", "noise", "factors")}
-        return cls(**arrays, n_spots=int(record["n_spots"]))
+        covers = record.get("covers", "observed")  # records before hyperst 0.1: an sd of the measured value
+        extra = {}
+        if covers == "expected":
+            extra = {
+                "floor": np.asarray(record["floor"], dtype=np.float64),
+                "reference_depth": record["reference_depth"],
+            }
+        return cls(**arrays, n_spots=int(record["n_spots"]), covers=covers, **extra)
 
 
 @dataclass

@@ -158,6 +158,7 @@ def adapt(
         spot_diameter_um=spot_diameter_um,
         microns_per_pixel=microns_per_pixel,
         out_of_bounds="pad",
+        background=model.background,
     )
     rows = adaptation_rows(prepared, table.obs_names, spots, seed)
     features = model.frozen_features(prepared, device=device, progress=progress_bar) if model.encoder.frozen else None

@@ -14,6 +14,7 @@ from hyperst._constants import (
     DEFAULT_ENCODER,
     DEFAULT_N_JOBS,
     Checkpoint,
+    CropBackground,
     FeatureScaling,
     Key,
     OutOfBounds,
@@ -62,6 +63,8 @@ def fit(
     strategy: str | Any = "auto",
     precision: str | None = None,
     out_of_bounds: OutOfBounds = "pad",
+    background: CropBackground = "white",
+    n_views: int = 0,
     target: TargetScale = "raw",
     checkpoint: Checkpoint = "mse",
     augment: bool | None = None,
@@ -123,6 +126,15 @@ def fit(
     precision
         Lightning precision; default mixed precision on CUDA, float32 elsewhere.
     {out_of_bounds}
+    background
+        What crops show where there is no tissue: ``"white"`` (default) paints every background pixel (glass, a
+        masked export's black, scanner padding) white, here and when the model predicts, so slides whose exports
+        differ in background colour read the same; ``"keep"`` reads the pixels as they are.
+    n_views
+        Frozen encoders: augmented views of every training spot (a coarser scan, a stain shift, a tissue edge;
+        :class:`~hyperst.data.CropView`), encoded once and stored with the other features, drawn per spot and epoch
+        in training and added to the out-of-distribution reference, so slides from other scanners and labs, and
+        spots at tissue edges, lie closer to what the model learned. 0 trains on the crops as they are.
     target
         Expression scale to learn and predict: ``"raw"``, the paper's ``log2(1 + count)``; ``"normalised"``,
         ``log2(1 + count / library size x median training library size)`` with the library size over all genes of
@@ -247,6 +259,7 @@ def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
         layer=layer,
         image_key=options["image_key"],
         out_of_bounds=options["out_of_bounds"],
+        background=options["background"],
     )
     encoder = options["encoder"]
     model_options = {k: v for k, v in options.items() if k in config_fields | model_keywords}

@@ -102,13 +102,16 @@ def predict(
 
     - ``layers["predicted"]`` (and ``X``): predicted values on the model's scale, float32, clipped at 0 (the
       network's output is unbounded; expression, and a count derived from it, is never negative);
-    - ``layers["predicted_sd"]``: for an ensemble (``n_models > 1``) calibrated on validation spots, the
-      prediction's sd per spot and gene, so that ``predicted +- 1.645 x predicted_sd`` covers about 90 % of
-      measured values on slides like the training ones (not written for a single model, or an ensemble fitted
-      with ``validation="none"``);
+    - ``layers["predicted_sd"]``: for an ensemble (``n_models > 1``) calibrated on validation spots, the sd of
+      the spot's expected expression per spot and gene (at the training spots' median depth): with count
+      sampling at a spot's own depth added, 90 % of measured values fall in the interval it implies
+      (:func:`hyperst.tl.evaluate` checks exactly that); not written for a single model, or an ensemble fitted
+      with ``validation="none"``;
     - ``obs["hyperst_ood"]``: how far the spot's image lies from the training spots', in [0, 1]: the share of
       training spots that lie closer to the training data (0.99: further than 99 % of them); from the image only,
       so H&E-only slides get it too; ``obs["hyperst_ood_flag"]``: ``hyperst_ood > 0.99``;
+    - ``obs["hyperst_tissue_fraction"]``: the share of the spot crop that is stained tissue (low at tissue edges
+      and over glass; computed once per slide and kept with its stored features);
     - ``layers["observed"]``: the measured values on the same scale, when the table has counts;
     - ``obs["hyperst_library_size"]``: each spot's total count over all genes of its row, when the table has
       counts (:func:`hyperst.tl.evaluate` normalises with it);
@@ -119,7 +122,7 @@ def predict(
       training) and ``"uncertainty"``: the ensemble's size, the calibration (method, nominal coverage, factor per
       gene), the out-of-distribution reference's size, threshold and the share of spots flagged.
     """
-    from hyperst.data import check_n_jobs, check_spatialdata, prepare_spots
+    from hyperst.data import check_n_jobs, check_spatialdata, prepare_spots, spot_tissue_fraction
     from hyperst.tl._checks import check_model
     from hyperst.train import check_devices
 
@@ -148,6 +151,7 @@ def predict(
         microns_per_pixel=microns_per_pixel,
         with_counts=with_counts,
         out_of_bounds="pad",
+        background=model.background,
     )
     outputs = model.predict(
         spots,
@@ -158,6 +162,7 @@ def predict(
         devices=devices,
         strategy=strategy,
     )
+    outputs["tissue_fraction"] = spot_tissue_fraction(spots)
     table = _output_table(sdata, table_key, spots, outputs, model)
     if not inplace:
         return table
@@ -209,6 +214,7 @@ def _output_table(sdata, table_key, spots: SpotData, outputs: dict[str, np.ndarr
     table.layers[Key.PREDICTED] = predicted
     if "predicted_sd" in outputs:
         table.layers[Key.PREDICTED_SD] = outputs["predicted_sd"]
+    table.obs[Key.TISSUE_FRACTION] = outputs["tissue_fraction"]
     if "ood" in outputs:
         table.obs[Key.OOD] = outputs["ood"]
         table.obs[Key.OOD_FLAG] = outputs["ood"] > OOD_THRESHOLD
@@ -263,7 +269,8 @@ def _uncertainty(model: HyperST, outputs: dict[str, np.ndarray]) -> dict[str, An
     record: dict[str, Any] = {"n_models": model.n_models}
     if model.calibration is not None:
         record["calibration"] = {
-            "method": "factor[gene] x sqrt(members' sd^2 + noise(predicted)^2), split conformal on validation spots",
+            "method": "factor[gene] x sqrt(members' sd^2 + floor[gene]^2): an sd of the expected expression, the "
+            "factor fitted so that Poisson counts at each validation spot's depth cover its measured values",
             "coverage": INTERVAL_COVERAGE,
             "z": INTERVAL_Z,
         } | model.calibration.record()
