@@ -24,6 +24,8 @@ BASE = {
     "hyperst._constants",
     "hyperst._distributed",
     "hyperst._logging",
+    "hyperst._settings",
+    "hyperst._warnings",
     "hyperst._docs",
     "hyperst._threads",
     "hyperst.metrics",

@@ -32,7 +32,7 @@ def test_all_names_exist():
 
 
 def test_all_matches_lazy_imports():
-    assert set(hst.__all__) == {"__version__", *hst._LAZY_IMPORTS}
+    assert set(hst.__all__) == {"__version__", "settings", *hst._LAZY_IMPORTS}  # settings: eager, it is light
 
 
 def test_dir_lists_public_names():

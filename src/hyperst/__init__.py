@@ -2,7 +2,8 @@
 
 The public namespaces follow scanpy: :mod:`hyperst.pp` (preprocessing), :mod:`hyperst.tl` (tools),
 :mod:`hyperst.pl` (plots), :mod:`hyperst.datasets` and :mod:`hyperst.io` (readers). They are imported on first access, so
-``import hyperst`` stays light: torch, spatialdata and friends load only when a function needs them.
+``import hyperst`` stays light: torch, spatialdata and friends load only when a function needs them. ``hst.settings``
+(:class:`hyperst._settings.Settings`) switches how much of the package's log shows.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ import importlib
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
+from hyperst._settings import settings
+from hyperst._warnings import ignore_foreign_warnings
+
 __version__ = version("hyperst")
+ignore_foreign_warnings()
 
 # Public name -> module that defines it; resolved on first attribute access.
 _LAZY_IMPORTS: dict[str, str] = {
@@ -23,7 +28,8 @@ _LAZY_IMPORTS: dict[str, str] = {
     "tl": "hyperst.tl",
 }
 
-__all__ = ["HyperST", "__version__", "datasets", "io", "pl", "pp", "tl"]  # kept in sync with _LAZY_IMPORTS by a test
+# kept in sync with _LAZY_IMPORTS (and the eager `settings`) by a test
+__all__ = ["HyperST", "__version__", "datasets", "io", "pl", "pp", "settings", "tl"]
 
 if TYPE_CHECKING:
     from hyperst import datasets, io, pl, pp, tl

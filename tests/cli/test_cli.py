@@ -164,7 +164,7 @@ def test_bad_input_is_one_line_without_traceback(tmp_path):
         (
             ["fit", "{store}", "--out", "{tmp}/m", "--set", "no_such_option=1"],
             1,
-            "Unknown option(s) ['no_such_option']",
+            "--set no_such_option: unknown option 'no_such_option', neither a keyword of `hst.tl.fit`",
         ),
         (["fit", "{store}", "--out", "{tmp}/m", "--genes", "{tmp}/genes.txt"], 1, "gene list"),
         (["fit", "{tmp}", "--out", "{tmp}/m"], 1, "is not a SpatialData zarr store"),

@@ -95,7 +95,7 @@ def test_rows_panels_values_and_shared_scale(predicted_sdata):
     for row, (region, section) in enumerate((("S1_spots", "S1"), ("S2_spots", "S2"))):
         observed_ax, predicted_ax, residual_ax = panels[3 * row : 3 * row + 3]
         assert observed_ax.get_title() == f"{gene} observed ({section})"
-        assert predicted_ax.get_title() == f"{gene} predicted ({section}), r = {r:.2f}"
+        assert predicted_ax.get_title() == f"{gene} predicted ({section}), r = {r:.2f} (all sections)"  # evaluate's
         assert residual_ax.get_title() == f"{gene} residual ({section})"
         observed, predicted = _values(table, region, gene, "observed"), _values(table, region, gene, "predicted")
         for ax, values, cmap in (
@@ -146,7 +146,7 @@ def test_r_computed_on_shown_spots_without_evaluation(predicted_sdata):
     with _strict():
         fig = hst.pl.spatial_genes(sdata, ["G001"], sections=["S2"], panels="predicted", return_fig=True)
     (ax,) = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
-    assert ax.get_title() == f"G001 predicted (S2), r = {r:.2f}"
+    assert ax.get_title() == f"G001 predicted (S2), r = {r:.2f} (this section)"
 
 
 def test_he_only_predictions_on_callers_axes(predicted_sdata):
@@ -235,6 +235,17 @@ def test_uncertainty_panels_draw_the_sd_and_the_ood_score(predicted_sdata):
     rows = (table.obs["region"].astype(str) == region).to_numpy()
     expected = _expected_colours(table.obs["hyperst_ood"].to_numpy()[rows], OOD_CMAP, (0.0, 1.0))
     np.testing.assert_allclose(ood_spots.get_facecolors()[:, :3], expected[:, :3], atol=1e-6)
+
+
+def test_uncertainty_says_which_panel_it_cannot_draw(predicted_sdata, caplog):
+    import logging
+
+    sdata = _derived(predicted_sdata, observed=True)  # a single model: an OOD score, no sd
+    with _strict(), caplog.at_level(logging.WARNING, logger="hyperst"):
+        fig = hst.pl.spatial_genes(sdata, "G004", sections="S1", uncertainty=True, return_fig=True)
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert panels[-1].get_title() == "out of distribution (S1)" and len(panels) == 4
+    assert "has no layers['predicted_sd']: drawing ood only" in caplog.text
 
 
 def test_uncertainty_needs_what_it_draws(predicted_sdata):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -126,12 +127,15 @@ def test_untrained_model_cannot_predict(sdata):
     assert "hyperst" not in sdata.tables
 
 
-def test_predict_rejects_partial_gene_match(sdata, toy_model):
+def test_predict_warns_and_predicts_on_partial_gene_match(sdata, toy_model, caplog):
+    """One rule for missing genes (issue 23): some or all missing, predict warns and writes predictions only."""
     table = sdata.tables["table"]
     table.var_names = [f"X{g}" if i < 3 else g for i, g in enumerate(table.var_names)]
-    with pytest.raises(ValueError, match="lacks 3 of the model's"):
+    with caplog.at_level(logging.WARNING, logger="hyperst"):
         hst.tl.predict(sdata, toy_model)
-    assert "hyperst" not in sdata.tables
+    assert f"holds {len(toy_model.genes) - 3} of the model's {len(toy_model.genes)} genes" in caplog.text
+    output = sdata.tables["hyperst"]
+    assert list(output.var_names) == toy_model.genes and "observed" not in output.layers
 
 
 def test_fit_bad_inputs(sdata, fast_fit_kwargs):

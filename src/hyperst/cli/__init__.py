@@ -14,9 +14,9 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from hyperst import __version__
+from hyperst import __version__, settings
 from hyperst._logging import logger
-from hyperst.cli._parser import build_parser
+from hyperst.cli._parser import build_parser, in_cli_words
 
 # Exit statuses: argparse already uses 2 for usage errors.
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    level, handler = logger.level, _log_to_stderr(args.verbose - args.quiet)
+    level, formatter = logger.level, _log_to_stderr(args.verbose - args.quiet)
     # SLURM and friends stop jobs with SIGTERM: turn it into SystemExit so temporary outputs are cleaned up.
     previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
@@ -59,22 +59,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-        sys.stderr.write(f"hyperst {args.command}: error: {' '.join(str(message).split())}\n")
+        message = in_cli_words(" ".join(str(message).split()), args.flags)
+        sys.stderr.write(f"hyperst {args.command}: error: {message}\n")
         return EXIT_BAD_INPUT
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
-        logger.removeHandler(handler)
+        settings.handler.setFormatter(formatter)
         logger.setLevel(level)
     return EXIT_OK
 
 
-def _log_to_stderr(verbosity: int) -> logging.Handler:
-    """Send the ``hyperst`` logger to stderr: INFO by default, WARNING with ``-q``, DEBUG with ``-v``."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s hyperst %(levelname)s: %(message)s", "%H:%M:%S"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbosity > 0 else logging.INFO if verbosity == 0 else logging.WARNING)
-    return handler
+def _log_to_stderr(verbosity: int) -> logging.Formatter | None:
+    """Log to stderr with times: INFO by default, WARNING with ``-q``, DEBUG with ``-v``; return the old format.
+
+    The package's own stderr handler (``hst.settings``) does the writing, so no line is printed twice.
+    """
+    previous = settings.handler.formatter
+    settings.handler.setFormatter(logging.Formatter("%(asctime)s hyperst %(levelname)s: %(message)s", "%H:%M:%S"))
+    settings.verbosity = "debug" if verbosity > 0 else "info" if verbosity == 0 else "warning"
+    return previous
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -45,6 +45,7 @@ def fit(args: argparse.Namespace) -> None:
     clash = sorted(set(settings) & set(FIT_FLAGS))
     if clash:
         raise ValueError(f"--set {clash[0]}=... has its own option: use {FIT_FLAGS[clash[0]]}.")
+    hst.tl.check_fit_options(settings, prefix="--set ")  # before the store is read and genes are selected
     genes = _read_genes(args.genes) if args.genes else None
     sdata = read_store(args.data)
     if args.n_genes is not None:
@@ -185,8 +186,12 @@ def summary_table(summary: dict[str, Any]) -> str:
     for group, scores in summary.get("per_group", {}).items():
         columns |= {f"{group} raw": scores["raw"], f"{group} normalised": scores["normalised"]}
     table = pd.DataFrame(columns).rename_axis("metric")
+    counts = [metric for metric in table.index if metric.startswith("n_")]  # counts print as whole numbers
+    text = table.astype(object).apply(
+        lambda row: row.map(lambda value: f"{value:.0f}" if row.name in counts else f"{value:.4f}"), axis=1
+    )
     footer = f"{summary['n_spots']} spots with measured counts; normalised by {summary.get('normalisation')}."
-    return table.to_string(float_format=lambda value: f"{value:.4f}") + "\n" + footer
+    return text.to_string() + "\n" + footer
 
 
 def _check_table(sdata: Any, table_key: str) -> None:

@@ -15,20 +15,28 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     """Return the parser of ``hyperst`` with its ``fit``, ``predict`` and ``evaluate`` subcommands."""
     from hyperst.cli import _commands
 
-    common = argparse.ArgumentParser(add_help=False)
+    # allow_abbrev=False everywhere: a prefix such as `--tile` must not silently run `--tile-tissue`.
+    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     common.add_argument("-v", "--verbose", action="count", default=0, help="more log lines (-vv: every warning)")
     common.add_argument("-q", "--quiet", action="count", default=0, help="warnings and errors only")
     common.add_argument("--debug", action="store_true", help="show the traceback of an error")
 
     parser = argparse.ArgumentParser(
-        prog="hyperst", description="Predict spatial gene expression from H&E images (HyperST).", epilog=EPILOG
+        prog="hyperst",
+        description="Predict spatial gene expression from H&E images (HyperST).",
+        epilog=EPILOG,
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"hyperst {version}")
     parser.set_defaults(command=None)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     fit = commands.add_parser(
-        "fit", parents=[common], help="train a model on a slide (or cohort) with measured counts", epilog=EPILOG
+        "fit",
+        parents=[common],
+        allow_abbrev=False,
+        help="train a model on a slide (or cohort) with measured counts",
+        epilog=EPILOG,
     )
     fit.set_defaults(command="fit", run=_commands.fit)
     fit.add_argument("data", metavar="DATA.zarr", help="SpatialData zarr store: H&E image(s), spots, counts table")
@@ -63,7 +71,11 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     _progress_and_overwrite(fit, "MODEL_DIR")
 
     predict = commands.add_parser(
-        "predict", parents=[common], help="predict the model's genes for the spots of a slide", epilog=EPILOG
+        "predict",
+        parents=[common],
+        allow_abbrev=False,
+        help="predict the model's genes for the spots of a slide",
+        epilog=EPILOG,
     )
     predict.set_defaults(command="predict", run=_commands.predict)
     predict.add_argument("data", metavar="DATA.zarr", help="SpatialData zarr store with the H&E image(s)")
@@ -103,7 +115,11 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     _progress_and_overwrite(predict, "OUT.zarr")
 
     evaluate = commands.add_parser(
-        "evaluate", parents=[common], help="print the metrics of a prediction against measured counts", epilog=EPILOG
+        "evaluate",
+        parents=[common],
+        allow_abbrev=False,
+        help="print the metrics of a prediction against measured counts",
+        epilog=EPILOG,
     )
     evaluate.set_defaults(command="evaluate", run=_commands.evaluate)
     evaluate.add_argument("data", metavar="OUT.zarr", help="zarr store written by `hyperst predict`")
@@ -111,7 +127,24 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     evaluate.add_argument("--groupby", help="column of obs to score per group as well (e.g. section)")
     evaluate.add_argument("--json", metavar="FILE", help="also write the metrics as JSON ('-': stdout only)")
     evaluate.add_argument("--per-gene", metavar="FILE", help="write the per-gene metrics as CSV")
+    for command in (fit, predict, evaluate):
+        command.set_defaults(flags=_flags(command))
     return parser
+
+
+# Keywords of `hst.tl` whose command-line option has another name.
+KEYWORD_FLAGS = {"spots_key": "--spots", "progress_bar": "--progress"}
+
+
+def _flags(parser: argparse.ArgumentParser) -> dict[str, tuple[str, bool]]:
+    """Keyword -> (its long option, whether the option takes no value), for error messages in the CLI's words."""
+    flags = {}
+    for action in parser._actions:  # argparse has no public list of a parser's options
+        long = [option for option in action.option_strings if option.startswith("--")]
+        if long:
+            flags.setdefault(action.dest, (long[0], action.nargs == 0))
+    flags |= {keyword: (flag, flags[flag[2:]][1]) for keyword, flag in KEYWORD_FLAGS.items() if flag[2:] in flags}
+    return flags
 
 
 def _progress_and_overwrite(parser: argparse.ArgumentParser, output: str) -> None:
@@ -119,6 +152,29 @@ def _progress_and_overwrite(parser: argparse.ArgumentParser, output: str) -> Non
     progress.add_argument("--progress", dest="progress", action="store_true", default=None, help="progress bars")
     progress.add_argument("--no-progress", dest="progress", action="store_false", help="(default off unless a tty)")
     parser.add_argument("--overwrite", action="store_true", help=f"replace an existing {output}")
+
+
+def in_cli_words(message: str, flags: dict[str, tuple[str, bool]]) -> str:
+    """Rewrite the Python keywords that ``hst.tl``'s errors name as the command's options.
+
+    `` `overwrite=True` `` becomes `` `--overwrite` ``, `` `table_key=` `` `` `--table-key` ``, `` `key_added` ``
+    `` `--key-added` `` and `` `layer='counts', image_key=...` `` `` `--layer counts --image-key ...` ``; a quoted
+    span with a keyword the command has no option for, or a ``None`` value (leave the option out), stays as it is.
+    """
+    import re
+
+    def options(match: re.Match) -> str:
+        words = []
+        for part in match.group(1).split(", "):
+            keyword, equals, value = part.partition("=")
+            value = value.strip("'\"")
+            if keyword not in flags or value == "None" or not keyword.isidentifier():
+                return match.group(0)
+            flag, switch = flags[keyword]
+            words.append(flag if switch or not value else f"{flag} {value}")
+        return f"`{' '.join(words)}`"
+
+    return re.sub(r"`([^`]+)`", options, message)
 
 
 def positive(kind: type) -> Any:

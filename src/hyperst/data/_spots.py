@@ -167,6 +167,9 @@ def prepare_spots(
     if table_key is None:
         if not keys:
             raise ValueError("Without a table (`table_key=None`) pass the spots element(s) with `spots_key=`.")
+        points = [key for key in keys if key not in sdata.shapes and key in sdata.points]
+        if points:
+            raise TypeError(_table.points_are_not_spots(points[0]))
         missing = [key for key in keys if key not in sdata.shapes]
         if missing:
             raise KeyError(f"Shapes {missing} not found in the SpatialData object (shapes: {list(sdata.shapes)}).")

@@ -17,6 +17,27 @@ if TYPE_CHECKING:
     from spatialdata import SpatialData
 
 
+def check_spatialdata(sdata: Any, function: str) -> None:
+    """Raise a ``TypeError`` naming SpatialData and the way in, unless ``sdata`` is a SpatialData object.
+
+    ``function`` is the public call, e.g. ``"hst.tl.fit"``; the message says how AnnData users convert.
+    """
+    from spatialdata import SpatialData
+
+    if isinstance(sdata, SpatialData):
+        return
+    got = type(sdata).__name__
+    if got == "AnnData":
+        raise TypeError(
+            f"`{function}` takes a SpatialData object (H&E image, spots and counts together), not an AnnData. "
+            "Convert a scanpy/squidpy Visium AnnData (with `uns['spatial']`) with "
+            "`sdata = spatialdata_io.experimental.from_legacy_anndata(adata)`, or read the Space Ranger folder "
+            "with `spatialdata_io.visium(path)` (docs/data.md, 'Bring your own data')."
+        )
+    swapped = " The SpatialData object comes first (arguments swapped?)." if got == "HyperST" else ""
+    raise TypeError(f"`{function}` takes a SpatialData object as its first argument; got {got}.{swapped}")
+
+
 def get_table(sdata: SpatialData, table_key: str) -> AnnData:
     """Return ``sdata.tables[table_key]``; raise when it is missing or empty."""
     if table_key not in sdata.tables:
@@ -31,16 +52,19 @@ def get_table(sdata: SpatialData, table_key: str) -> AnnData:
     return table
 
 
-def output_table(sdata: SpatialData | AnnData, table_key: str, *, allow_anndata: bool = True) -> AnnData:
+def output_table(
+    sdata: SpatialData | AnnData, table_key: str, *, allow_anndata: bool = True, function: str = "This function"
+) -> AnnData:
     """Return the table written by ``hst.tl.predict`` (``sdata`` itself when it is that AnnData and allowed)."""
     from anndata import AnnData
 
     if allow_anndata and isinstance(sdata, AnnData):
         return sdata
     tables = getattr(sdata, "tables", None)
+    if tables is None and not allow_anndata:
+        check_spatialdata(sdata, function)
     if tables is None:
-        expected = "a SpatialData object or an AnnData table" if allow_anndata else "a SpatialData object"
-        raise TypeError(f"Expected {expected}; got {type(sdata).__name__}.")
+        raise TypeError(f"Expected a SpatialData object or an AnnData table; got {type(sdata).__name__}.")
     if table_key not in tables:
         raise KeyError(
             f"No table {table_key!r} in the SpatialData object (tables: {list(tables)}). Run `hst.tl.predict` "
@@ -80,7 +104,9 @@ def annotated_regions(sdata: SpatialData, table: AnnData, table_key: str) -> tup
     for region in regions:
         if region in sdata.shapes:
             continue
-        if region in sdata.labels or region in sdata.images or region in sdata.points:
+        if region in sdata.points:
+            raise TypeError(f"Table {table_key!r} annotates {region!r}. {points_are_not_spots(region)}")
+        if region in sdata.labels or region in sdata.images:
             raise TypeError(
                 f"Table {table_key!r} annotates {region!r}, which is not a shapes element; HyperST needs spots "
                 "as circles (or polygons) in `sdata.shapes`. Convert labels with `spatialdata.to_circles`."
@@ -90,8 +116,28 @@ def annotated_regions(sdata: SpatialData, table: AnnData, table_key: str) -> tup
             f"(shapes: {list(sdata.shapes)}). Add the spots element or fix the table's `region` "
             "(`sdata.set_table_annotates_spatialelement`)."
         )
-    present = set(table.obs[region_key].astype(str).unique())
-    return [region for region in regions if region in present], region_key, instance_key
+    present = table.obs[region_key].astype(str)
+    stray = sorted(set(present.unique()) - set(regions))
+    if stray:
+        rows = int(present.isin(stray).sum())
+        raise ValueError(
+            f"{rows} rows of table {table_key!r} have obs[{region_key!r}] values {stray[:5]} that are not among the "
+            f"elements the table annotates ({regions}); they would be left out of training and prediction. Fix "
+            f"the values (a typo?) or declare the elements: `sdata.set_table_annotates_spatialelement({table_key!r}, "
+            "region=[...])`."
+        )
+    return [region for region in regions if region in set(present.unique())], region_key, instance_key
+
+
+def points_are_not_spots(key: str) -> str:
+    """Return the message for a points element given where spots are needed: what is wrong, how to make circles."""
+    return (
+        f"{key!r} is a points element, and points are not spots: they have no size, so HyperST cannot cut a spot's "
+        "image. Make circles of the spot diameter from them, e.g. `sdata.shapes['spots'] = "
+        f"spatialdata.to_circles(sdata.points[{key!r}], radius=...)` (the radius in the points' units; Visium "
+        "spots are 55 µm across), and annotate the table to the new element "
+        "(`sdata.set_table_annotates_spatialelement`)."
+    )
 
 
 def check_unique_genes(table: AnnData, table_key: str) -> None:
@@ -134,8 +180,22 @@ def count_matrix(table: AnnData, layer: str | None, table_key: str) -> Any:
     return table.layers[layer]
 
 
-def check_counts(matrix: Any, where: str) -> None:
-    """Raise unless ``matrix`` holds finite, non-negative, integer raw counts."""
+def raw_counts_hint(table: AnnData, layer: str | None) -> str:
+    """Where the raw counts of a table with transformed ``X`` may be: ``.raw`` (scanpy's habit) or a counts layer."""
+    if layer is not None:
+        return ""
+    if table.raw is not None:
+        return (
+            " The table keeps `.raw`, where scanpy users keep the counts before normalising: if it holds them, copy "
+            "them into a layer, `table.layers['counts'] = table.raw[:, table.var_names].X`, and pass "
+            "`layer='counts'`."
+        )
+    layers = [name for name in table.layers if "count" in name.lower()]
+    return f" The table has the layer(s) {layers}: pass `layer={layers[0]!r}`." if layers else ""
+
+
+def check_counts(matrix: Any, where: str, *, hint: str = "") -> None:
+    """Raise unless ``matrix`` holds finite, non-negative, integer raw counts; ``hint`` ends the messages."""
     from scipy import sparse
 
     values = matrix.data if sparse.issparse(matrix) else np.asarray(matrix)
@@ -148,12 +208,12 @@ def check_counts(matrix: Any, where: str) -> None:
     if values.min() < 0:
         raise ValueError(
             f"Counts in {where} contain negative values (min {values.min():g}); HyperST needs raw counts, "
-            "not scaled or centred data. Pass the raw counts layer with `layer=`."
+            f"not scaled or centred data. Pass the raw counts layer with `layer=`.{hint}"
         )
     if np.issubdtype(values.dtype, np.floating) and not np.all(values == np.round(values)):
         raise ValueError(
             f"Counts in {where} are not integers (normalised or log-transformed?); HyperST needs raw counts. "
-            "Pass the raw counts layer with `layer=` (e.g. `layer='counts'`)."
+            f"Pass the raw counts layer with `layer=` (e.g. `layer='counts'`).{hint}"
         )
 
 
@@ -170,5 +230,7 @@ def dense_counts(table: AnnData, genes: Sequence[str], layer: str | None, table_
     columns = table.var_names.get_indexer(list(genes))
     subset = matrix[:, columns]
     subset = subset.toarray() if sparse.issparse(subset) else np.asarray(subset)
-    check_counts(subset, f"table {table_key!r}" + (f" layer {layer!r}" if layer else ".X"))
+    check_counts(
+        subset, f"table {table_key!r}" + (f" layer {layer!r}" if layer else ".X"), hint=raw_counts_hint(table, layer)
+    )
     return subset.astype(np.float32)

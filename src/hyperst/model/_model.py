@@ -502,7 +502,7 @@ class HyperST:
 
         Returns
         -------
-        ``{"predicted": (n, n_genes)}`` (the members' mean) plus the Lorentz (or, for Euclidean ablations,
+        ``{"predicted": (n, n_genes)}`` (the members' mean, clipped at 0: expression is never negative) plus the Lorentz (or, for Euclidean ablations,
         unit-sphere) embeddings ``"image_spot"``, ``"image_niche"`` and, when ``spots`` has counts,
         ``"gene_spot"`` and ``"gene_niche"``, each ``(n, embed_dim)`` float32 (the first member's); for a
         calibrated ensemble ``"predicted_sd"`` ``(n, n_genes)`` (:class:`~hyperst.model.Calibration`: the
@@ -529,7 +529,10 @@ class HyperST:
         )
         sd = outputs.pop("sd", None)
         if sd is not None and self.calibration is not None:
-            outputs["predicted_sd"] = self.calibration.sd(outputs["predicted"], sd)
+            outputs["predicted_sd"] = self.calibration.sd(outputs["predicted"], sd)  # as calibrated: before the clip
+        # Expression is never below zero: the network's output is unbounded, so values below 0 are set to 0 here
+        # (prediction output only; training and its validation loss see the raw output).
+        np.maximum(outputs["predicted"], 0.0, out=outputs["predicted"])
         return outputs
 
     def _predict_arrays(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -91,6 +92,8 @@ def write_record(record: ModelRecord, path: str | Path, *, overwrite: bool = Fal
     from safetensors.torch import save_file
 
     path = Path(path)
+    if not record.config.get("is_trained", False):
+        raise ValueError("The model is untrained: there is nothing to save yet. Train it first (`hst.tl.fit`).")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass `overwrite=True` to replace it.")
     config = stored_config(record)
@@ -104,11 +107,24 @@ def write_record(record: ModelRecord, path: str | Path, *, overwrite: bool = Fal
             arrays = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in record.ood.items()}
             save_file(arrays, staging / OOD_FILE, metadata=metadata)
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        _modes_from_umask(staging)
         if path.exists():
             shutil.rmtree(path)
         staging.rename(path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _modes_from_umask(folder: Path) -> None:
+    """Give ``folder`` and its files the modes of any folder and file the user creates (``mkdtemp`` makes 700).
+
+    A lab's shared model folder must be readable by the group when the user's umask says so (022, 002).
+    """
+    umask = os.umask(0)  # the only portable way to read it: set and restore at once
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for file in folder.iterdir():
+        file.chmod(0o666 & ~umask)
 
 
 def record_digest(record: ModelRecord) -> dict[str, str]:

@@ -113,7 +113,9 @@ class HyperSTConfig:
         ]
         failed = [rule for ok, rule in rules if not ok]
         if failed:
-            raise ValueError(f"Invalid HyperSTConfig: need {'; '.join(failed)}. Got {self}.")
+            names = [f.name for f in dataclasses.fields(self) if any(f.name in rule.split() for rule in failed)]
+            given = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+            raise ValueError(f"Invalid HyperSTConfig: need {'; '.join(failed)}; got {given}.")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-safe dict (for saving a model)."""

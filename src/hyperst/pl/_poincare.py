@@ -150,7 +150,7 @@ def poincare(
         fig, ax = new_axes(ax, figsize or (6, 6))
         side = None
     size = size or float(np.clip(6000 / (len(rows) * len(drawn)), 4, 30))
-    _draw_disk(ax, curv, max(float(dist0(x, curv).max()) for x in embeddings.values()))
+    rings = _draw_disk(ax, curv, max(float(dist0(x, curv).max()) for x in embeddings.values()))
     handles = _draw_points(ax, disk, colouring, size, fig)
     if len(link_rows):
         handles.append(_draw_links(ax, {lv: embeddings[lv][link_rows] for lv in drawn}, curv, axes_2d))
@@ -162,7 +162,8 @@ def poincare(
     coloured = "" if color is None else f", colour: {color}"
     ax.set_title(
         f"HyperST embeddings on the Poincaré disk (c = {curv:.3g}), {len(rows)} spots{coloured}\n"
-        "radius: hyperbolic distance from the origin (exact); angle: tangent-space PCA",
+        "radius: hyperbolic distance from the origin (exact); angle: tangent-space PCA"
+        + (f"\ndotted rings at distance d = {', '.join(f'{d:g}' for d in rings)}" if rings else ""),
         fontsize=9,
     )
     if side is not None:
@@ -176,22 +177,27 @@ def _level_colour(level: str) -> str:
     return OKABE_ITO[STREAMS.index(level)]
 
 
-def _draw_disk(ax: Axes, curv: float, max_distance: float) -> None:
-    """Draw the unit circle and faint circles at round distances from the origin; hide the frame."""
+def _draw_disk(ax: Axes, curv: float, max_distance: float) -> list[float]:
+    """Draw the unit circle and faint circles at round distances from the origin; hide the frame.
+
+    Returns the circles' distances, which the title lists: labels inside the disk would cover the points.
+    """
     from matplotlib.patches import Circle
     from matplotlib.ticker import MaxNLocator
 
     ax.add_patch(Circle((0, 0), 1.0, fill=False, color="black", linewidth=1.0))
+    rings = []
     for d in MaxNLocator(nbins=4, steps=[1, 2, 5, 10]).tick_values(0, max_distance)[1:]:
         radius = np.tanh(np.sqrt(curv) * d / 2)
         if radius < 0.995:
             ax.add_patch(Circle((0, 0), radius, fill=False, color="0.8", linewidth=0.6, linestyle=":"))
-            ax.annotate(f"d = {d:g}", (0, radius), fontsize=6, color="0.5", ha="center", va="bottom")
+            rings.append(float(d))
     ax.plot([0], [0], marker="+", color="0.4", markersize=6)
     ax.set_xlim(-1.05, 1.05)
     ax.set_ylim(-1.05, 1.05)
     ax.set_aspect("equal")
     ax.set_axis_off()
+    return rings
 
 
 def _draw_points(ax: Axes, disk: dict[str, np.ndarray], colouring: Colouring | None, size: float, fig: Figure):

@@ -10,6 +10,7 @@ import numpy as np
 
 from hyperst._constants import Key
 from hyperst._docs import doc_params, doc_returns_fig, doc_show_save_ax, doc_table_key_output
+from hyperst._logging import logger
 from hyperst.data import output_table
 from hyperst.pl._spatial_view import OOD, RESIDUAL, SpotView, build_view, resolve_genes, resolve_regions
 from hyperst.pl._utils import EXPRESSION_CMAP, OOD_CMAP, RESIDUAL_CMAP, SD_CMAP, finish, new_axes
@@ -24,6 +25,7 @@ PANELS = (Key.OBSERVED, Key.PREDICTED, RESIDUAL)
 UNCERTAINTY_PANELS = (Key.PREDICTED_SD, OOD)
 _SCALE = "log2(1 + count)"
 _CMAPS = {RESIDUAL: RESIDUAL_CMAP, Key.PREDICTED_SD: SD_CMAP, OOD: OOD_CMAP}
+_ABSENT = {Key.PREDICTED_SD: f"layers[{Key.PREDICTED_SD!r}]", OOD: f"obs[{Key.OOD!r}]"}
 _LABELS = {
     RESIDUAL: f"observed - predicted, {_SCALE}",
     Key.PREDICTED_SD: f"sd of the prediction, {_SCALE}",
@@ -52,9 +54,9 @@ def spatial_genes(
     (observed - predicted). Observed and predicted values of a gene share one colour scale (``viridis``) across
     all its panels and the sections shown, so colours compare directly; the residual uses a diverging map
     (``RdBu_r``) centred at 0 with symmetric limits, also shared per gene. Values are ``log2(1 + count)``, as
-    predicted by :func:`hyperst.tl.predict`. The predicted panel's title gives the gene's Pearson r: the one of
-    :func:`hyperst.tl.evaluate` (over all measured spots of the table) when the table was evaluated, else the
-    one of the spots shown in that row. Predictions of H&E-only slides (no ``observed`` layer) show the predicted
+    predicted by :func:`hyperst.tl.predict`. The predicted panel's title gives the gene's Pearson r and says over
+    which spots: ``(all sections)``, the one of :func:`hyperst.tl.evaluate` (over all measured spots of the table)
+    when the table was evaluated, else ``(this section)``, the one of the spots shown in that row. Predictions of H&E-only slides (no ``observed`` layer) show the predicted
     column only. Images (cropped lazily to the spots) and spots are drawn by spatialdata-plot; ``sdata`` is not
     modified. ``ax`` is accepted only for a single panel (one gene, one section, one entry in ``panels``).
 
@@ -74,7 +76,8 @@ def spatial_genes(
     uncertainty
         Also draw how sure the prediction is: ``"predicted_sd"`` (the calibrated sd of an ensemble, magma) and
         ``"ood"`` (``obs["hyperst_ood"]``, 0 to 1, white to red: how far the spot's image lies from the training
-        spots'), where the table has them. Spots red in ``ood`` are predicted by extrapolation, whatever their sd.
+        spots'), where the table has them (a warning says which one is missing). Spots red in ``ood`` are
+        predicted by extrapolation, whatever their sd.
     figsize
         Size of the whole figure in inches; default about 3.6 x 3.3 per panel.
     {show_save_ax}
@@ -102,6 +105,15 @@ def spatial_genes(
                 f"Table {table_key!r} has neither layers[{Key.PREDICTED_SD!r}] nor obs[{Key.OOD!r}]: predict with a "
                 "model fitted by this version (`n_models > 1` for the sd) to plot uncertainty."
             )
+        absent = [p for p in UNCERTAINTY_PANELS if p not in available]
+        if absent:
+            logger.warning(
+                "Table %r has no %s: drawing %s only (the sd needs an ensemble, `n_models > 1`, fitted with "
+                "validation spots).",
+                table_key,
+                " or ".join(_ABSENT[p] for p in absent),
+                " and ".join(available),
+            )
         panels += [p for p in available if p not in panels]
     view = build_view(sdata, table, genes, regions, with_observed=measured, with_uncertainty=bool(available))
 
@@ -123,7 +135,8 @@ def spatial_genes(
         r = view.pearson(gene, region)
         for column, panel in enumerate(panels):
             norm = norms[gene][panel]
-            _draw(view, region, gene, panel, norm, grid[row, column], _title(gene, view.section(region), panel, r))
+            title = _title(gene, view.section(region), panel, r, pooled=view.pearson_all is not None)
+            _draw(view, region, gene, panel, norm, grid[row, column], title)
         for group in _colour_groups(panels):
             cmap = _CMAPS.get(group[0], EXPRESSION_CMAP)
             bar = fig.colorbar(
@@ -134,7 +147,8 @@ def spatial_genes(
 
 
 def _output_table(sdata: SpatialData, table_key: str):
-    table = output_table(sdata, table_key, allow_anndata=False)  # the H&E lives in the SpatialData object
+    # the H&E lives in the SpatialData object
+    table = output_table(sdata, table_key, allow_anndata=False, function="hst.pl.spatial_genes")
     if Key.PREDICTED not in table.layers:
         raise KeyError(
             f"Table {table_key!r} has no layers[{Key.PREDICTED!r}]; pass the table written by `hst.tl.predict`."
@@ -193,7 +207,8 @@ def _colour_groups(panels: list[str]) -> list[list[str]]:
     return [group for group in [expression] + [[p] for p in panels if p not in expression] if group]
 
 
-def _title(gene: str, section: str, panel: str, r: float | None) -> str:
+def _title(gene: str, section: str, panel: str, r: float | None, *, pooled: bool = False) -> str:
+    """Return a panel's title; the predicted panel's r says its spots: all evaluated ones, or this section's."""
     if panel == Key.OBSERVED:
         return f"{gene} observed ({section})"
     if panel == RESIDUAL:
@@ -202,7 +217,8 @@ def _title(gene: str, section: str, panel: str, r: float | None) -> str:
         return f"{gene} sd ({section})"
     if panel == OOD:
         return f"out of distribution ({section})"
-    correlation = "" if r is None else (", r = n/a" if not np.isfinite(r) else f", r = {r:.2f}")
+    where = "all sections" if pooled else "this section"
+    correlation = "" if r is None else (", r = n/a" if not np.isfinite(r) else f", r = {r:.2f} ({where})")
     return f"{gene} predicted ({section}){correlation}"
 
 

@@ -92,7 +92,8 @@ def select_genes(
         if n_top is not None and n_top < 1:
             raise ValueError(f"`n_top` must be positive, got {n_top}.")
         matrix = data.count_matrix(table, layer, table_key)
-        data.check_counts(matrix, f"table {table_key!r}" + (f" layer {layer!r}" if layer else ".X"))
+        where = f"table {table_key!r}" + (f" layer {layer!r}" if layer else ".X")
+        data.check_counts(matrix, where, hint=data.raw_counts_hint(table, layer))
         ranked, used_n = _rank(table, matrix, method, n_genes, n_top, n_top_per_section, section_key, exclude)
         name = method
     else:

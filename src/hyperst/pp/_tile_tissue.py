@@ -119,6 +119,7 @@ def tile_tissue(
 
     >>> hst.pp.tile_tissue(sdata, "slide", microns_per_pixel=0.25)  # doctest: +SKIP
     """
+    data.check_spatialdata(sdata, "hst.pp.tile_tissue")
     image_key = _image_key(sdata, image_key)
     key = spots_key_added if spots_key_added is not None else f"{image_key}{TILES_SUFFIX}"
     _check_options(spacing_um, spot_diameter_um, microns_per_pixel, grid, min_tissue_fraction)

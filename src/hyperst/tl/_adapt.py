@@ -126,9 +126,11 @@ def adapt(
     """
     from hyperst.data import get_table, prepare_spots
     from hyperst.model import model_digest
+    from hyperst.tl._checks import check_sdata_and_model
     from hyperst.tl._fit import FitJob
     from hyperst.train import lightning_device
 
+    check_sdata_and_model(sdata, model, "hst.tl.adapt")
     if not model.is_trained:
         raise ValueError("The model is untrained; adapt a trained model (`hst.tl.fit` or `hst.HyperST.load`).")
     check_choice("train", train, AdaptParts)

@@ -64,10 +64,11 @@ def cross_validate(
     >>> cv = hst.tl.cross_validate(sdata, groupby="section", max_epochs=20)  # doctest: +SKIP
     >>> cv[["held_out", "pcc_mean", "pcc_mean_norm"]]  # doctest: +SKIP
     """
-    from hyperst.data import expression, group_kfold, leave_one_group_out, log2p
+    from hyperst.data import check_spatialdata, expression, group_kfold, leave_one_group_out, log2p
     from hyperst.tl._fit import prepare_fit
     from hyperst.train import inference_device
 
+    check_spatialdata(sdata, "hst.tl.cross_validate")
     job = prepare_fit(sdata, {"table_key": table_key, "genes": genes, "layer": layer, "seed": seed, **fit_kwargs})
     spots = job.spots
     if n_splits is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from dataclasses import dataclass
+from numbers import Real
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -232,20 +233,18 @@ def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
     Options are sorted by where they are defined: :class:`~hyperst.nn.HyperSTConfig`'s fields and
     :class:`~hyperst.HyperST`'s keywords (encoder, target) go to the model, :meth:`HyperST.train <hyperst.HyperST.train>`'s keywords to training; the rest are ``fit``'s own.
     """
-    from hyperst.data import check_n_jobs, prepare_spots
+    from hyperst.data import check_n_jobs, check_spatialdata, prepare_spots
     from hyperst.model import HyperST
     from hyperst.nn import HyperSTConfig
     from hyperst.train import lightning_device
 
+    check_spatialdata(sdata, "hst.tl.fit")
     defaults = {name: p.default for name, p in inspect.signature(fit).parameters.items() if p.default is not p.empty}
     config_fields = {f.name for f in dataclasses.fields(HyperSTConfig)}
     model_keywords = set(inspect.signature(HyperST).parameters) - {"genes", "seed", "config"}
     train_keywords = set(inspect.signature(HyperST.train).parameters) - {"self", "spots", "train", "validation"}
-    unknown = sorted(set(options) - set(defaults) - config_fields)
-    if unknown:
-        raise TypeError(
-            f"Unknown option(s) {unknown} of `hst.tl.fit`; see its parameters and `hst.nn.HyperSTConfig`'s fields."
-        )
+    check_n_jobs(options.get("n_jobs", DEFAULT_N_JOBS))  # its own, more precise message first
+    check_fit_options(options)
     options = defaults | options
     check_choice("validation", options["validation"], ValidationMode)
     if options["n_models"] is not None:
@@ -280,6 +279,42 @@ def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
         validation=options["validation"],
         validation_groupby=options["validation_groupby"],
     )
+
+
+def check_fit_options(options: dict[str, Any], *, prefix: str = "") -> None:
+    """Raise naming the option that :func:`fit` would reject: an unknown keyword or a value of the wrong kind.
+
+    Checked before any work (the command line calls it before reading the store and selecting genes): keywords of
+    :class:`~hyperst.nn.HyperSTConfig` by building a config with them, ``fit``'s own numeric and boolean options by
+    the kind of their default. ``prefix`` starts each message (``"--set "`` for the command line).
+    """
+    from hyperst.nn import HyperSTConfig
+
+    defaults = {name: p.default for name, p in inspect.signature(fit).parameters.items() if p.kind == p.KEYWORD_ONLY}
+    fields = {field.name for field in dataclasses.fields(HyperSTConfig)}
+    unknown = sorted(set(options) - set(defaults) - fields)
+    if unknown:
+        raise TypeError(
+            f"{prefix}{unknown[0]}: unknown option {unknown[0]!r}, neither a keyword of `hst.tl.fit` nor a field of "
+            "`hst.nn.HyperSTConfig`; see their parameters."
+        )
+    for key, value in options.items():
+        default = defaults.get(key)
+        flag = isinstance(value, bool | np.bool_)
+        if isinstance(default, bool) and not flag:
+            raise TypeError(f"{prefix}{key}={value!r}: `{key}` takes True or False.")
+        if isinstance(default, Real) and not isinstance(default, bool) and (flag or not isinstance(value, Real)):
+            raise TypeError(f"{prefix}{key}={value!r}: `{key}` takes a number (default {default}).")
+    config = {key: value for key, value in options.items() if key in fields}
+    try:
+        HyperSTConfig(**config)
+    except (TypeError, ValueError) as error:
+        for key, value in config.items():  # name the culprit when one value is wrong on its own
+            try:
+                HyperSTConfig(**{key: value})
+            except (TypeError, ValueError) as alone:
+                raise ValueError(f"{prefix}{key}={value!r} is invalid: {alone}") from None
+        raise ValueError(f"{prefix}{error}") from None
 
 
 def size_defaults(n_spots: int) -> dict[str, Any]:

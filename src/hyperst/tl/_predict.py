@@ -49,8 +49,9 @@ def predict(
     ``log2(1 + count / library size x reference)`` for ``target="normalised"`` (``uns["hyperst"]["target"]``).
 
     Works on sections the model never saw and on images of any pixel size (crops are cut at physical size).
-    With measured counts in ``table_key`` the output also holds them (``layers["observed"]``) and the gene
-    embeddings; without a table, give the spots element(s) with ``spots_key`` (e.g. a grid made by
+    With measured counts of every model gene in ``table_key`` the output also holds them (``layers["observed"]``)
+    and the gene embeddings; a table that lacks some of the model's genes gets predictions only, with a warning
+    naming the missing genes. Without a table, give the spots element(s) with ``spots_key`` (e.g. a grid made by
     ``hst.pp.tile_tissue``) and pass ``table_key=None``.
 
     Parameters
@@ -99,7 +100,8 @@ def predict(
     ``None`` with ``inplace=True``, otherwise the table. It has one row per spot annotating the same
     shapes element(s), ``var_names`` = the model's genes, and:
 
-    - ``layers["predicted"]`` (and ``X``): predicted values on the model's scale, float32;
+    - ``layers["predicted"]`` (and ``X``): predicted values on the model's scale, float32, clipped at 0 (the
+      network's output is unbounded; expression, and a count derived from it, is never negative);
     - ``layers["predicted_sd"]``: for an ensemble (``n_models > 1``) calibrated on validation spots, the sd of
       the spot's expected expression per spot and gene (at the training spots' median depth): with count
       sampling at a spot's own depth added, 90 % of measured values fall in the interval it implies
@@ -120,11 +122,14 @@ def predict(
       training) and ``"uncertainty"``: the ensemble's size, the calibration (method, nominal coverage, factor per
       gene), the out-of-distribution reference's size, threshold and the share of spots flagged.
     """
-    from hyperst.data import check_n_jobs, prepare_spots, spot_tissue_fraction
+    from hyperst.data import check_n_jobs, check_spatialdata, prepare_spots, spot_tissue_fraction
+    from hyperst.tl._checks import check_model
     from hyperst.train import check_devices
 
+    check_spatialdata(sdata, "hst.tl.predict")
     check_n_jobs(n_jobs)
     check_devices(devices)
+    check_model(model, "hst.tl.predict")
     if not model.is_trained:
         raise ValueError("The model is untrained; run `hst.tl.fit` first (or load a trained model).")
     if inplace and key_added in sdata.tables and not overwrite:
@@ -168,23 +173,25 @@ def predict(
 
 
 def _has_model_genes(table: AnnData, model: HyperST, table_key: str) -> bool:
+    """Whether the table measures every gene of the model; warn (naming the missing ones) when it does not.
+
+    One rule, whatever the number missing: predictions need only the image, so ``predict`` always goes on; measured
+    values are paired with them (``layers["observed"]``, gene embeddings) only for a table with all the genes.
+    """
     missing = [g for g in model.genes if g not in table.var_names]
     if not missing:
         return True
-    if len(missing) == len(model.genes):
-        logger.warning(
-            "Table %r holds none of the model's %d genes (e.g. %s): predicting without `layers['observed']`, so "
-            "`hst.tl.evaluate` cannot score this table. Rename the genes to match `model.genes` to score it.",
-            table_key,
-            len(model.genes),
-            model.genes[:3],
-        )
-        return False  # no measurements of the panel: predict only
-    raise ValueError(
-        f"Table {table_key!r} lacks {len(missing)} of the model's {len(model.genes)} genes (e.g. {missing[:5]}), so "
-        "observed values cannot be paired with predictions. Rename the genes to match `model.genes`, or predict "
-        "without measurements (`table_key=None, spots_key=...`)."
+    what = "none" if len(missing) == len(model.genes) else f"{len(model.genes) - len(missing)}"
+    logger.warning(
+        "Table %r holds %s of the model's %d genes (missing e.g. %s): predicting all of them without "
+        "`layers['observed']`, so `hst.tl.evaluate` cannot score this table. Rename the table's genes to match "
+        "`model.genes` (same symbols, same case) to score it.",
+        table_key,
+        what,
+        len(model.genes),
+        missing[:5],
     )
+    return False
 
 
 def _output_table(sdata, table_key, spots: SpotData, outputs: dict[str, np.ndarray], model: HyperST) -> AnnData:
@@ -293,11 +300,23 @@ def _uncertainty(model: HyperST, outputs: dict[str, np.ndarray]) -> dict[str, An
 
 
 def _json_safe(value: Any) -> Any:
-    """Make ``value`` writable to uns and JSON: numpy scalars to Python, unknown objects to str, ``None`` dropped."""
+    """Make ``value`` writable to uns, h5ad, zarr and JSON: plain strings, numbers, lists and dicts of them.
+
+    numpy scalars become Python numbers, unknown objects strings, ``None`` entries are dropped; a list of records
+    (dicts with the same keys, e.g. an ensemble's members) becomes a dict of columns, and a list mixing kinds a list of
+    strings, since h5ad stores a list as one typed array.
+    """
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        items = [_json_safe(v) for v in value if v is not None]
+        if items and all(isinstance(v, dict) for v in items):
+            keys = list(items[0])
+            if all(list(v) == keys for v in items):
+                return {k: _json_safe([v[k] for v in items]) for k in keys}
+            return {str(i): v for i, v in enumerate(items)}
+        kinds = {bool if isinstance(v, bool) else float if isinstance(v, int | float) else type(v) for v in items}
+        return [str(v) for v in items] if len(kinds) > 1 else items
     if isinstance(value, np.generic):
         return value.item()
-    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+    return value if isinstance(value, str | int | float | bool) else str(value)
