@@ -193,3 +193,29 @@ def test_predict_records_each_spots_tissue_fraction(toy_sdata, toy_model):
     expected = tissue_fraction(extract_crops(prepare_spots(toy_sdata, background="white"), kind="spot", size=32))
     np.testing.assert_allclose(fraction, expected, atol=1e-6)
     assert 0 < fraction.min() and fraction.max() <= 1
+
+
+def test_a_scan_coarser_than_the_working_resolution_is_reported(toy_sdata, toy_model, caplog):
+    import logging
+
+    import dask.array as da
+    import spatialdata
+    from skimage.transform import resize
+    from spatialdata.models import Image2DModel
+    from spatialdata.transformations import Scale, Sequence, get_transformation
+
+    coarse = spatialdata.deepcopy(toy_sdata)
+    with caplog.at_level(logging.WARNING, logger="hyperst"):
+        hst.tl.predict(coarse, toy_model, inplace=False)
+    assert "coarser than" not in caplog.text
+    for key, image in list(coarse.images.items()):
+        pixels = np.asarray(image.data.compute()).transpose(1, 2, 0)
+        factor = 8.0
+        small = resize(pixels, (round(pixels.shape[0] / factor), round(pixels.shape[1] / factor)), preserve_range=True)
+        scale = Scale([factor, factor], axes=("y", "x"))
+        transformations = {cs: Sequence([scale, t]) for cs, t in get_transformation(image, get_all=True).items()}
+        data = da.from_array(small.round().astype(np.uint8).transpose(2, 0, 1))
+        coarse.images[key] = Image2DModel.parse(data, dims=("c", "y", "x"), transformations=transformations)
+    with caplog.at_level(logging.WARNING, logger="hyperst"):
+        hst.tl.predict(coarse, toy_model, inplace=False)
+    assert "coarser than" in caplog.text and "S1_image" in caplog.text

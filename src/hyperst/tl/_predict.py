@@ -162,6 +162,7 @@ def predict(
         devices=devices,
         strategy=strategy,
     )
+    _report_coarse_scans(spots, model.input_size)
     outputs["tissue_fraction"] = spot_tissue_fraction(spots)
     table = _output_table(sdata, table_key, spots, outputs, model)
     if not inplace:
@@ -170,6 +171,21 @@ def predict(
         del sdata.tables[key_added]
     sdata.tables[key_added] = table
     return None
+
+
+def _report_coarse_scans(spots: SpotData, input_size: int) -> None:
+    """Say when a section's pixels are coarser than those the model reads spot crops at (they are upsampled)."""
+    for section in spots.sections:
+        working = section.crop_um("spot") / input_size
+        if section.microns_per_pixel > working * 1.05:
+            logger.warning(
+                "Image %r has %.2f µm pixels, coarser than the %.2f µm the model reads spot crops at: its crops are "
+                "upsampled, blurrier than the training crops (a lower-resolution scan). Predictions there may lose "
+                "accuracy; a model trained with `n_views=` has seen coarser scans.",
+                section.image_key,
+                section.microns_per_pixel,
+                working,
+            )
 
 
 def _has_model_genes(table: AnnData, model: HyperST, table_key: str) -> bool:
