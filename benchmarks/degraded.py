@@ -195,9 +195,27 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
             table[scale] / clean[scale].reindex(pd.MultiIndex.from_frame(table[["config", "seed"]])).to_numpy()
         )
     table.to_csv(args.out, index=False)
-    summary = table.groupby(["config", "variant"], sort=False).agg(["mean", "std"]).round(3)
-    print(summary.drop(columns=["seed", "fit_s"], level=0).to_markdown())
+    print(report(table))
     return table
+
+
+def report(table: pd.DataFrame) -> str:
+    """Markdown table: per configuration and variant, mean ± sd over seeds of the scores and their ratio to clean."""
+    columns = {
+        "raw": "raw r",
+        "raw_vs_clean": "raw vs clean",
+        "normalised": "normalised r",
+        "normalised_vs_clean": "normalised vs clean",
+        "ood_flagged": "flagged OOD",
+        "interval_coverage": "90 % interval coverage",
+        "interval_sd_error_spearman": "Spearman(sd, |error|)",
+    }
+    columns = {k: v for k, v in columns.items() if k in table}
+    groups = table.groupby(["config", "variant"], sort=False)[list(columns)]
+    mean, sd = groups.mean(), groups.std()
+    cells = mean.map("{:.3f}".format) + " ± " + sd.fillna(0).map("{:.3f}".format)
+    cells["seeds"] = groups.size()
+    return cells.rename(columns=columns).to_markdown()
 
 
 def _parser() -> argparse.ArgumentParser:
