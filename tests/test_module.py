@@ -124,6 +124,19 @@ def test_inference_needs_only_image_features(batch):
     torch.testing.assert_close(embedded.gene_niche, with_genes.embeddings.gene_niche)
 
 
+def test_prediction_without_the_loss_is_bit_identical(batch):
+    """What ``predict`` runs: members other than the first from images alone, the first without its loss."""
+    module = _module().eval()
+    with torch.inference_mode():
+        full = module(*batch)
+        no_loss = module(*batch, with_loss=False)
+        images_only = module.predict(batch[0], batch[1])
+    assert full.loss is not None and no_loss.loss is None
+    assert torch.equal(no_loss.prediction, full.prediction) and torch.equal(images_only, full.prediction)
+    for stream, embedding in full.embeddings.as_dict().items():
+        assert torch.equal(no_loss.embeddings.as_dict()[stream], embedding), stream
+
+
 def test_bad_inputs_raise(batch):
     module = _module()
     image_spot, image_niche, gene_spot, gene_niche = batch

@@ -88,12 +88,19 @@ class ImageToExpression(nn.Module):
         return self.forward_with_features(batch)[0]
 
     def forward_with_features(
-        self, batch: dict[str, torch.Tensor]
+        self, batch: dict[str, torch.Tensor], *, with_loss: bool = True
     ) -> tuple[HyperSTOutput, tuple[torch.Tensor, torch.Tensor]]:
-        """:meth:`forward`, also returning the spot and niche image features the head read (for distance scores)."""
+        """:meth:`forward`, also returning the spot and niche image features the head read (for distance scores).
+
+        ``with_loss=False`` skips the loss (prediction: the gene streams are still embedded).
+        """
         features = self.image_features(batch)
         genes = [batch.get(k) for k in BATCH_GENES]
-        return self.head(*features, *genes), features
+        return self.head(*features, *genes, with_loss=with_loss), features
+
+    def predict(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Predicted expression of a batch from its images alone (gene vectors in the batch are not read)."""
+        return self.head.predict(*self.image_features(batch))
 
     def saved_state_keys(self) -> list[str]:
         """State-dict keys a saved model stores: all, except the frozen weights of a pretrained encoder."""
