@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from hyperst._constants import (
 from hyperst._logging import logger
 from hyperst.data import log2p
 from hyperst.model import _inference, _save_load, _training_data
+from hyperst.model._options import group_options
 from hyperst.model._save_load import ModelRecord
 from hyperst.model._uncertainty import Calibration, OODReference, reference_groups
 from hyperst.module import HyperSTModule, ImageToExpression
@@ -194,36 +196,30 @@ class HyperST:
     def train(
         self,
         spots: SpotData,
-        train: np.ndarray,
-        validation: np.ndarray | None = None,
+        train_rows: np.ndarray | None = None,
+        validation_rows: np.ndarray | None = None,
         *,
         max_epochs: int = 50,
         batch_size: int = 128,
-        lr: float = 1e-4,
-        weight_decay: float = 0.01,
         patience: int = 10,
         checkpoint: Checkpoint = "mse",
         seed: int = 0,
         augment: bool | None = None,
         stain_augment: float = 0.0,
-        accelerator: str = "auto",
-        devices: int | str | list[int] = "auto",
-        strategy: str | Any = "auto",
-        precision: str | None = None,
-        progress_bar: bool = True,
-        cache_dir: str | None = None,
-        num_workers: int = 0,
-        n_jobs: int = DEFAULT_N_JOBS,
-        features: tuple[np.ndarray, np.ndarray] | None = None,
         fit_scaler: bool | np.ndarray = True,
+        progress_bar: bool = True,
+        trainer_kwargs: dict[str, Any] | None = None,
+        plan_kwargs: dict[str, Any] | None = None,
+        loader_kwargs: dict[str, Any] | None = None,
+        **deprecated: Any,
     ) -> HyperST:
-        """Train on the spots ``train`` (row positions into ``spots``); early-stop on ``validation``.
+        """Train on the spots ``train_rows`` (row positions into ``spots``); early-stop on ``validation_rows``.
 
-        Frozen encoders (``encoder.frozen``) run once over all crops; training then sees cached features only, and
-        the features are standardised with statistics of the training spots. Trainable encoders read crops decoded
-        once into a :class:`~hyperst.data.CropCache` (in memory, or memory-mapped under ``cache_dir``) and see the
-        same random dihedral transform on the spot and niche crop of a sample when ``augment``. Without validation
-        spots, early stopping watches the training loss.
+        Frozen encoders (``encoder.frozen``) run once over all crops (or their features are read from the feature
+        store); training then sees cached features only, standardised with statistics of the training spots.
+        Trainable encoders read crops decoded once into a :class:`~hyperst.data.CropCache` (in memory, or
+        memory-mapped under ``cache_dir``) and see the same random dihedral transform on the spot and niche crop of
+        a sample when ``augment``. Without validation spots, early stopping watches the training loss.
 
         The members of an ensemble train one after the other on the same spots and validation split (member ``i``
         with seed ``seed + i``); the validation spots then calibrate their spread (:class:`Calibration`, ensembles
@@ -234,10 +230,10 @@ class HyperST:
         ----------
         spots
             Prepared spots with counts of the model's panel (:func:`~hyperst.data.prepare_spots`).
-        train, validation
+        train_rows, validation_rows
             Row positions into ``spots``.
-        max_epochs, batch_size, lr, weight_decay, patience
-            Optimisation (AdamW; weight decay on weight matrices only; ``patience`` epochs without improvement).
+        max_epochs, batch_size, patience
+            Epochs at most, spots per batch, epochs without improvement before stopping.
         checkpoint
             The epoch whose weights are kept, and what early stopping watches: ``"mse"``, the lowest validation
             prediction error on the target scale (default); ``"loss"``, the lowest validation total loss (alignment
@@ -251,124 +247,153 @@ class HyperST:
         stain_augment
             With ``augment``, also jitter the stain densities (HED) of the crops by up to this fraction (0.05 is
             Tellez et al.'s "HED-light"); trainable encoders only.
-        accelerator, devices, strategy, precision
-            Lightning's options; ``precision`` defaults to mixed precision on CUDA, float32 elsewhere.
-        progress_bar
-            Show progress bars.
-        cache_dir
-            Folder for the memory-mapped crop cache of trainable encoders; default in memory.
-        num_workers
-            DataLoader worker processes.
-        n_jobs
-            Processes reading crops from the image (and computing ``"squidpy"`` features) before training.
-        features
-            Precomputed frozen-encoder features of every spot (e.g. shared by the folds of a cross-validation).
         fit_scaler
             Frozen encoders: standardise features with the training spots' statistics (``True``), keep the
             scaler as it is (``False``, fine-tuning a trained model: :func:`hyperst.tl.adapt`), or fit it on these
             row positions of ``spots``.
+        progress_bar
+            Show progress bars.
+        trainer_kwargs
+            Lightning's ``accelerator``, ``devices``, ``strategy`` and ``precision`` (default mixed precision on
+            CUDA, float32 elsewhere).
+        plan_kwargs
+            The optimiser's ``lr`` and ``weight_decay`` (AdamW; weight decay on weight matrices only).
+        loader_kwargs
+            ``cache_dir`` (folder of the memory-mapped crop cache of trainable encoders; default in memory),
+            ``num_workers`` (DataLoader worker processes) and ``n_jobs`` (processes reading crops, and computing
+            ``"squidpy"`` features, before training).
+        **deprecated
+            The keywords the groups replaced (``lr=``, ``accelerator=``, ``n_jobs=``, ...), ``train=`` and
+            ``validation=`` (now ``train_rows`` / ``validation_rows``), and ``features=`` (frozen features of every
+            spot; the feature store now keeps them): accepted with a :class:`DeprecationWarning`.
 
         Returns
         -------
         The model, trained, with :attr:`history` and :attr:`train_params` filled.
         """
-        import lightning.pytorch as pl
-
-        train = _training_data.check_rows(spots, train, "train")
-        validation = (
-            None
-            if validation is None or len(validation) == 0
-            else _training_data.check_rows(spots, validation, "validation")
-        )
-        if len(train) < 2 or batch_size < 2:
-            raise ValueError(
-                f"Training needs at least 2 spots per batch (contrastive terms compare spots in a batch); got "
-                f"{len(train)} training spots and batch_size={batch_size}."
-            )
-        self.check_panel(spots)
+        features = _deprecated_keyword(deprecated, "features", "the feature store keeps a slide's frozen features")
+        train_rows = _renamed(deprecated, "train", "train_rows", train_rows)
+        validation_rows = _renamed(deprecated, "validation", "validation_rows", validation_rows)
+        if train_rows is None:
+            raise TypeError("`HyperST.train` needs `train_rows`: the row positions into `spots` to train on.")
+        groups = {"trainer_kwargs": trainer_kwargs, "plan_kwargs": plan_kwargs, "loader_kwargs": loader_kwargs}
+        options = group_options(groups, deprecated)
+        train_rows, validation_rows = self._training_rows(spots, train_rows, validation_rows, batch_size)
         check_choice("checkpoint", checkpoint, Checkpoint)
         augment = self._check_augment(augment, stain_augment)
         stain_augment = stain_augment if augment else 0.0
         if self.target == "normalised":
-            self.reference_library_size = _reference_library_size(spots, train)
-        counts = self.scaled_counts(spots)
+            self.reference_library_size = _reference_library_size(spots, train_rows)
+        trainer, loader = options["trainer_kwargs"], options["loader_kwargs"]
+        features = self._training_features(spots, train_rows, features, fit_scaler, trainer, loader, progress_bar)
+        data = {"batch_size": batch_size, "augment": augment, "stain_augment": stain_augment} | loader
+        run = {"max_epochs": max_epochs, "patience": patience, "checkpoint": checkpoint, "progress_bar": progress_bar}
+        runs = self._train_members(spots, (train_rows, validation_rows), features, data, options, run, seed)
+        self.history, best_epoch = runs[0]
+        self.is_trained = True
+        plan = options["plan_kwargs"]
+        self.train_params = {
+            "max_epochs": max_epochs,
+            "epochs_run": len(self.history),
+            "best_epoch": best_epoch,
+            "batch_size": batch_size,
+            "lr": plan["lr"],
+            "weight_decay": plan["weight_decay"],
+            "patience": patience,
+            "checkpoint": checkpoint,
+            "seed": seed,
+            "augment": augment,
+            "stain_augment": stain_augment,
+            "n_train_spots": len(train_rows),
+            "n_validation_spots": 0 if validation_rows is None else len(validation_rows),
+        }
+        if self.n_models > 1:
+            self.train_params["members"] = [{"epochs_run": len(h), "best_epoch": b} for h, b in runs]
+        where = inference_device(trainer["accelerator"])
+        passes = {"device": where, "features": features, "batch_size": 256, "n_jobs": loader["n_jobs"]}
+        self._calibrate(spots, validation_rows, passes)
+        self._fit_ood_reference(spots, train_rows, passes, seed)
+        return self
+
+    def _training_rows(
+        self, spots: SpotData, train_rows: np.ndarray, validation_rows: np.ndarray | None, batch_size: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Check the panel and the rows; return the trainable training and validation rows (``None``: none)."""
+        train_rows = _training_data.check_rows(spots, train_rows, "train")
+        validation_rows = (
+            None
+            if validation_rows is None or len(validation_rows) == 0
+            else _training_data.check_rows(spots, validation_rows, "validation")
+        )
+        if len(train_rows) < 2 or batch_size < 2:
+            raise ValueError(
+                f"Training needs at least 2 spots per batch (contrastive terms compare spots in a batch); got "
+                f"{len(train_rows)} training spots and batch_size={batch_size}."
+            )
+        self.check_panel(spots)
+        return train_rows, validation_rows
+
+    def _training_features(
+        self,
+        spots: SpotData,
+        train_rows: np.ndarray,
+        features: _training_data.Features | None,
+        fit_scaler: bool | np.ndarray,
+        trainer: dict[str, Any],
+        loader: dict[str, Any],
+        progress_bar: bool,
+    ) -> _training_data.Features | None:
+        """Return a frozen encoder's features as the members read them (``None``: trainable); fit the scaler."""
         if self.encoder.frozen and features is None:
             features = _training_data.frozen_features(
                 self.encoder,
                 spots,
-                device=torch_device(inference_device(accelerator)),  # as the passes after training
-                n_jobs=n_jobs,
+                device=torch_device(inference_device(trainer["accelerator"])),  # as the passes after training
+                n_jobs=loader["n_jobs"],
                 progress=progress_bar,
-                lightning={"accelerator": accelerator, "devices": devices, "strategy": strategy},
+                lightning={k: trainer[k] for k in ("accelerator", "devices", "strategy")},
             )
-        if features is not None:
-            features = self._scaled_features(features, spots)
-            if fit_scaler is not False:
-                rows = train if fit_scaler is True else np.asarray(fit_scaler, dtype=int)
-                statistics = torch.from_numpy(np.concatenate([f[rows] for f in features]))
-                for member in self.members:
-                    member.scaler.fit(statistics)
-        loader_options = dict(
-            encoder=self.encoder,
-            features=features,
-            counts=counts,
-            batch_size=batch_size,
-            augment=augment,
-            stain_augment=stain_augment,
-            cache_dir=cache_dir,
-            num_workers=num_workers,
-            n_jobs=n_jobs,
-            progress=progress_bar,
-        )
+        if features is None:
+            return None
+        features = self._scaled_features(features, spots)
+        if fit_scaler is not False:
+            rows = train_rows if fit_scaler is True else np.asarray(fit_scaler, dtype=int)
+            statistics = torch.from_numpy(np.concatenate([f[rows] for f in features]))
+            for member in self.members:
+                member.scaler.fit(statistics)
+        return features
+
+    def _train_members(
+        self,
+        spots: SpotData,
+        rows: tuple[np.ndarray, np.ndarray | None],
+        features: _training_data.Features | None,
+        data: dict[str, Any],
+        options: dict[str, dict[str, Any]],
+        run: dict[str, Any],
+        seed: int,
+    ) -> list[tuple[pd.DataFrame, int | None]]:
+        """Train each member in turn (member ``i`` with seed ``seed + i``); return each one's history and best epoch.
+
+        ``rows``: training and validation rows; ``data``: the loaders' options; ``options``: the grouped options
+        (:func:`~hyperst.model._options.group_options`); ``run``: ``max_epochs``, ``patience``, ``checkpoint``,
+        ``progress_bar``.
+        """
+        import lightning.pytorch as pl
+
+        data = dict(data, encoder=self.encoder, features=features, counts=self.scaled_counts(spots))
+        data["progress"] = run["progress_bar"]
         runs = []
         for number, member in enumerate(self.members):
             if self.n_models > 1:
                 logger.info("Training member %d of %d of the ensemble.", number + 1, self.n_models)
             with torch.random.fork_rng(devices=[]):
                 pl.seed_everything(seed + number, workers=True, verbose=False)
-                train_loader, val_loader = _training_data.training_loaders(
-                    spots, train, validation, seed=seed + number, **loader_options
-                )
-                plan = HyperSTTrainingPlan(member, lr=lr, weight_decay=weight_decay)
-                runs.append(
-                    run_training(
-                        plan,
-                        train_loader,
-                        val_loader,
-                        max_epochs=max_epochs,
-                        patience=patience,
-                        checkpoint=checkpoint,
-                        accelerator=accelerator,
-                        devices=devices,
-                        strategy=strategy,
-                        precision=precision,
-                        progress_bar=progress_bar,
-                    )
-                )
+                loaders = _training_data.training_loaders(spots, *rows, seed=seed + number, **data)
+                plan = HyperSTTrainingPlan(member, **options["plan_kwargs"])
+                runs.append(run_training(plan, *loaders, **run, trainer_kwargs=options["trainer_kwargs"]))
             member.cpu()
-        self.history, best_epoch = runs[0]
-        self.is_trained = True
-        self.train_params = {
-            "max_epochs": max_epochs,
-            "epochs_run": len(self.history),
-            "best_epoch": best_epoch,
-            "batch_size": batch_size,
-            "lr": lr,
-            "weight_decay": weight_decay,
-            "patience": patience,
-            "checkpoint": checkpoint,
-            "seed": seed,
-            "augment": augment,
-            "stain_augment": stain_augment,
-            "n_train_spots": len(train),
-            "n_validation_spots": 0 if validation is None else len(validation),
-        }
-        if self.n_models > 1:
-            self.train_params["members"] = [{"epochs_run": len(h), "best_epoch": b} for h, b in runs]
-        passes = {"device": inference_device(accelerator), "features": features, "batch_size": 256, "n_jobs": n_jobs}
-        self._calibrate(spots, validation, passes)
-        self._fit_ood_reference(spots, train, passes, seed)
-        return self
+        return runs
 
     def frozen_features(
         self, spots: SpotData, *, device: str = "auto", n_jobs: int = DEFAULT_N_JOBS, progress: bool = False
@@ -424,8 +449,8 @@ class HyperST:
     ) -> dict[str, np.ndarray]:
         """Predict the panel for the spots ``indices`` (default all) of ``spots``, streaming crops batch by batch.
 
-        ``features`` passes the frozen encoder's spot and niche features of every spot of ``spots`` when they were
-        computed already (e.g. for training), so crops are not encoded again; ``n_jobs`` processes read crops.
+        A frozen encoder's features come from the feature store (computed and stored on first use); ``features``
+        (deprecated) passes them instead. ``n_jobs`` processes read crops.
         ``devices`` other than 1 (e.g. ``4`` with ``accelerator="gpu", strategy="ddp"``) split the batches across
         devices and processes with Lightning's ``Trainer.predict`` (a frozen encoder's crops are then encoded by
         the process that predicts them, and each process reads its crops itself); every process returns all
@@ -443,6 +468,12 @@ class HyperST:
         """
         self.check_panel(spots)
         check_devices(devices)
+        if features is not None:
+            warnings.warn(
+                "`HyperST.predict(features=...)` is deprecated: the feature store keeps a slide's frozen features.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         if self.encoder.frozen and self.feature_scaling == "section":  # every spot of a section sets its scale
             features = features or self.frozen_features(spots, device=device, n_jobs=n_jobs)
             features = self._scaled_features(features, spots)
@@ -602,6 +633,24 @@ def model_digest(model: HyperST) -> dict[str, str]:
     Names a model without saving it (the provenance :func:`hyperst.tl.adapt` records of its base model).
     """
     return _save_load.record_digest(model._to_record())
+
+
+def _deprecated_keyword(deprecated: dict[str, Any], name: str, why: str) -> Any:
+    """Pop a deprecated keyword from ``deprecated`` (``None`` when absent), warning that it goes away."""
+    if name not in deprecated:
+        return None
+    warnings.warn(f"`HyperST.train({name}=...)` is deprecated: {why}.", DeprecationWarning, stacklevel=3)
+    return deprecated.pop(name)
+
+
+def _renamed(deprecated: dict[str, Any], old: str, new: str, value: Any) -> Any:
+    """Return the value of the keyword ``new``, or of its old name ``old`` (with a deprecation warning)."""
+    if old not in deprecated:
+        return value
+    if value is not None:
+        raise TypeError(f"`{old}` and `{new}` are one argument; pass `{new}` only.")
+    warnings.warn(f"`HyperST.train({old}=...)` is deprecated; pass `{new}=`.", DeprecationWarning, stacklevel=3)
+    return deprecated.pop(old)
 
 
 def _reference_library_size(spots: SpotData, train: np.ndarray) -> float:

@@ -158,25 +158,27 @@ def adapt(
         out_of_bounds="pad",
     )
     rows = adaptation_rows(prepared, table.obs_names, spots, seed)
-    features = model.frozen_features(prepared, device=device, progress=progress_bar) if model.encoder.frozen else None
     base = model.train_params
     options = {
         "max_epochs": max_epochs,
         "batch_size": batch_size or base.get("batch_size", 128),
-        "lr": base.get("lr", 1e-4) * LR_SHARE if lr is None else lr,
-        "weight_decay": base.get("weight_decay", 0.01) if weight_decay is None else weight_decay,
         "patience": patience,
         "checkpoint": checkpoint,
         "progress_bar": progress_bar,
         # Refit on every spot of the new slides (images only, no counts), else keep the base model's statistics.
         "fit_scaler": np.arange(prepared.n_spots) if refit_scaler else False,
+        "trainer_kwargs": lightning_device(device),
+        "plan_kwargs": {
+            "lr": base.get("lr", 1e-4) * LR_SHARE if lr is None else lr,
+            "weight_decay": base.get("weight_decay", 0.01) if weight_decay is None else weight_decay,
+        },
     }
     job = FitJob(
         spots=prepared,
         genes=model.genes,
         seed=seed,
         model_options={},
-        train_options=options | lightning_device(device),
+        train_options=options,
         validation=validation,
         validation_groupby=validation_groupby,
     )
@@ -185,7 +187,7 @@ def adapt(
     with contextlib.ExitStack() as stack:  # every member of an ensemble moves the same part
         for member in new.members:
             stack.enter_context(member.training_only(train))
-        job.train(new, rows, features=features)
+        job.train(new, rows)
     # The out-of-distribution reference stays the base model's: its training spots, not the few new ones, are what
     # the model knows (the adaptation spots alone would make every spot unlike them look far). The members' spread
     # is calibrated anew on the adaptation's validation spots: those of the new slides.
