@@ -29,7 +29,7 @@ from hyperst._constants import (
 from hyperst._logging import logger
 from hyperst.data import log2p
 from hyperst.model import _inference, _save_load, _training_data
-from hyperst.model._options import group_options
+from hyperst.model._options import accepts_old_keywords, group_options
 from hyperst.model._save_load import ModelRecord
 from hyperst.model._uncertainty import Calibration, OODReference, reference_groups
 from hyperst.module import HyperSTModule, ImageToExpression
@@ -193,6 +193,7 @@ class HyperST:
         return _training_data.scaled_counts(spots, self.target, self.reference_library_size)
 
     # ------------------------------------------------------------------ training
+    @accepts_old_keywords
     def train(
         self,
         spots: SpotData,
@@ -211,7 +212,6 @@ class HyperST:
         trainer_kwargs: dict[str, Any] | None = None,
         plan_kwargs: dict[str, Any] | None = None,
         loader_kwargs: dict[str, Any] | None = None,
-        **deprecated: Any,
     ) -> HyperST:
         """Train on the spots ``train_rows`` (row positions into ``spots``); early-stop on ``validation_rows``.
 
@@ -262,22 +262,19 @@ class HyperST:
             ``cache_dir`` (folder of the memory-mapped crop cache of trainable encoders; default in memory),
             ``num_workers`` (DataLoader worker processes) and ``n_jobs`` (processes reading crops, and computing
             ``"squidpy"`` features, before training).
-        **deprecated
-            The keywords the groups replaced (``lr=``, ``accelerator=``, ``n_jobs=``, ...), ``train=`` and
-            ``validation=`` (now ``train_rows`` / ``validation_rows``), and ``features=`` (frozen features of every
-            spot; the feature store now keeps them): accepted with a :class:`DeprecationWarning`.
+
+        The keywords the groups replaced (``lr=``, ``accelerator=``, ``n_jobs=``, ...), ``train=`` and
+        ``validation=`` (now ``train_rows`` / ``validation_rows``) and ``features=`` (frozen features of every spot,
+        now put into the feature store) still work for one release, with a :class:`DeprecationWarning`.
 
         Returns
         -------
         The model, trained, with :attr:`history` and :attr:`train_params` filled.
         """
-        features = _deprecated_keyword(deprecated, "features", "the feature store keeps a slide's frozen features")
-        train_rows = _renamed(deprecated, "train", "train_rows", train_rows)
-        validation_rows = _renamed(deprecated, "validation", "validation_rows", validation_rows)
         if train_rows is None:
             raise TypeError("`HyperST.train` needs `train_rows`: the row positions into `spots` to train on.")
         groups = {"trainer_kwargs": trainer_kwargs, "plan_kwargs": plan_kwargs, "loader_kwargs": loader_kwargs}
-        options = group_options(groups, deprecated)
+        options = group_options(groups)
         train_rows, validation_rows = self._training_rows(spots, train_rows, validation_rows, batch_size)
         check_choice("checkpoint", checkpoint, Checkpoint)
         augment = self._check_augment(augment, stain_augment)
@@ -285,7 +282,7 @@ class HyperST:
         if self.target == "normalised":
             self.reference_library_size = _reference_library_size(spots, train_rows)
         trainer, loader = options["trainer_kwargs"], options["loader_kwargs"]
-        features = self._training_features(spots, train_rows, features, fit_scaler, trainer, loader, progress_bar)
+        features = self._training_features(spots, train_rows, fit_scaler, trainer, loader, progress_bar)
         data = {"batch_size": batch_size, "augment": augment, "stain_augment": stain_augment} | loader
         run = {"max_epochs": max_epochs, "patience": patience, "checkpoint": checkpoint, "progress_bar": progress_bar}
         runs = self._train_members(spots, (train_rows, validation_rows), features, data, options, run, seed)
@@ -337,24 +334,22 @@ class HyperST:
         self,
         spots: SpotData,
         train_rows: np.ndarray,
-        features: _training_data.Features | None,
         fit_scaler: bool | np.ndarray,
         trainer: dict[str, Any],
         loader: dict[str, Any],
         progress_bar: bool,
     ) -> _training_data.Features | None:
         """Return a frozen encoder's features as the members read them (``None``: trainable); fit the scaler."""
-        if self.encoder.frozen and features is None:
-            features = _training_data.frozen_features(
-                self.encoder,
-                spots,
-                device=torch_device(inference_device(trainer["accelerator"])),  # as the passes after training
-                n_jobs=loader["n_jobs"],
-                progress=progress_bar,
-                lightning={k: trainer[k] for k in ("accelerator", "devices", "strategy")},
-            )
-        if features is None:
+        if not self.encoder.frozen:
             return None
+        features = _training_data.frozen_features(
+            self.encoder,
+            spots,
+            device=torch_device(inference_device(trainer["accelerator"])),  # as the passes after training
+            n_jobs=loader["n_jobs"],
+            progress=progress_bar,
+            lightning={k: trainer[k] for k in ("accelerator", "devices", "strategy")},
+        )
         features = self._scaled_features(features, spots)
         if fit_scaler is not False:
             rows = train_rows if fit_scaler is True else np.asarray(fit_scaler, dtype=int)
@@ -633,24 +628,6 @@ def model_digest(model: HyperST) -> dict[str, str]:
     Names a model without saving it (the provenance :func:`hyperst.tl.adapt` records of its base model).
     """
     return _save_load.record_digest(model._to_record())
-
-
-def _deprecated_keyword(deprecated: dict[str, Any], name: str, why: str) -> Any:
-    """Pop a deprecated keyword from ``deprecated`` (``None`` when absent), warning that it goes away."""
-    if name not in deprecated:
-        return None
-    warnings.warn(f"`HyperST.train({name}=...)` is deprecated: {why}.", DeprecationWarning, stacklevel=3)
-    return deprecated.pop(name)
-
-
-def _renamed(deprecated: dict[str, Any], old: str, new: str, value: Any) -> Any:
-    """Return the value of the keyword ``new``, or of its old name ``old`` (with a deprecation warning)."""
-    if old not in deprecated:
-        return value
-    if value is not None:
-        raise TypeError(f"`{old}` and `{new}` are one argument; pass `{new}` only.")
-    warnings.warn(f"`HyperST.train({old}=...)` is deprecated; pass `{new}=`.", DeprecationWarning, stacklevel=3)
-    return deprecated.pop(old)
 
 
 def _reference_library_size(spots: SpotData, train: np.ndarray) -> float:
