@@ -32,7 +32,7 @@ from hyperst.model import _inference, _save_load, _training_data
 from hyperst.model._options import accepts_old_keywords, group_options
 from hyperst.model._save_load import ModelRecord
 from hyperst.model._uncertainty import Calibration, OODReference, reference_groups
-from hyperst.module import HyperSTModule, ImageToExpression
+from hyperst.module import HyperSTHead, ImageToExpression
 from hyperst.nn import HyperSTConfig
 from hyperst.nn.encoders import ImageEncoder, build_encoder
 from hyperst.train import (
@@ -54,8 +54,8 @@ class HyperST:
     """HyperST: predicts a gene panel's expression (``log2(1 + count)``, raw or normalised) from H&E crops.
 
     Usually created and trained by :func:`hyperst.tl.fit`. The model holds the image encoder and the saved torch
-    network :attr:`module` (:class:`~hyperst.module.ImageToExpression`: encoder, feature scaler and
-    :class:`~hyperst.module.HyperSTModule`); sizes come from the data (panel, encoder width).
+    network :attr:`network` (:class:`~hyperst.module.ImageToExpression`: encoder, feature scaler and
+    :class:`~hyperst.module.HyperSTHead`); sizes come from the data (panel, encoder width).
 
     Parameters
     ----------
@@ -140,13 +140,19 @@ class HyperST:
                         if isinstance(encoder, ImageEncoder)
                         else build_encoder(encoder, **encoder_kwargs)
                     )
-                head = HyperSTModule(len(self.genes), self.encoder.out_dim, self.config)
+                head = HyperSTHead(len(self.genes), self.encoder.out_dim, self.config)
                 self.members.append(ImageToExpression(own, head))
 
     @property
-    def module(self) -> ImageToExpression:
+    def network(self) -> ImageToExpression:
         """The saved torch network (the first member of an ensemble)."""
         return self.members[0]
+
+    @property
+    def module(self) -> ImageToExpression:
+        """Deprecated name of :attr:`network`."""
+        warnings.warn("`HyperST.module` is deprecated; it is `HyperST.network`.", DeprecationWarning, stacklevel=2)
+        return self.network
 
     @property
     def n_models(self) -> int:

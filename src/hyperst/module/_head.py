@@ -59,7 +59,7 @@ class HyperSTLoss:
 
 @dataclass(frozen=True)
 class HyperSTOutput:
-    """Output of :meth:`HyperSTModule.forward`.
+    """Output of :meth:`HyperSTHead.forward`.
 
     ``features`` are the Euclidean aligned features ``f_s`` (gene ones ``None`` without gene input or without
     alignment). ``embeddings`` are Lorentz space components when ``geometry == "lorentz"``, unit vectors when
@@ -74,7 +74,7 @@ class HyperSTOutput:
     loss: HyperSTLoss | None = None
 
 
-class HyperSTModule(nn.Module):
+class HyperSTHead(nn.Module):
     """HyperST after the image encoder: projectors, gene encoders, alignment heads and losses, decoder.
 
     Parameters

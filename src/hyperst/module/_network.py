@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from hyperst._constants import AdaptParts, check_choice
-from hyperst.module._head import HyperSTModule, HyperSTOutput
+from hyperst.module._head import HyperSTHead, HyperSTOutput
 from hyperst.nn.encoders import ImageEncoder
 
 BATCH_IMAGE = ("spot_image", "niche_image")  # crops (B, 3, H, W) in [0, 1] for trainable encoders
@@ -64,10 +64,10 @@ class ImageToExpression(nn.Module):
     encoder
         The image encoder (frozen or trainable).
     head
-        The :class:`HyperSTModule` on the encoder's spot and niche features.
+        The :class:`HyperSTHead` on the encoder's spot and niche features.
     """
 
-    def __init__(self, encoder: ImageEncoder, head: HyperSTModule):
+    def __init__(self, encoder: ImageEncoder, head: HyperSTHead):
         super().__init__()
         self.encoder = encoder
         self.scaler = FeatureScaler(encoder.out_dim)
