@@ -115,7 +115,7 @@ def _bare_epochs(sdata, genes: list[str], epochs: int, options: dict) -> list[fl
     rows = np.flatnonzero(spots.trainable)
     kwargs = {k: options[k] for k in ("embed_dim",)}
     model = hst.HyperST(genes, encoder=options["encoder"], encoder_kwargs=options["encoder_kwargs"], seed=0, **kwargs)
-    network = model.module
+    network = model.network if hasattr(type(model), "network") else model.module  # before issue 25: .module
     if model.encoder.frozen:
         features = model.frozen_features(spots)
         network.scaler.fit(torch.from_numpy(np.concatenate([f[rows] for f in features])))
@@ -247,7 +247,7 @@ def _bare_predict_seconds(sdata, model, batch_size: int, forward: bool = True) -
     from hyperst.data import iter_crops, prepare_spots
 
     spots = prepare_spots(sdata, table_key=None, spots_key="spots")
-    network = model.module.eval()
+    network = (model.network if hasattr(type(model), "network") else model.module).eval()
     size = model.input_size
     start = time.perf_counter()
     with torch.inference_mode():

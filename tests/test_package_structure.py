@@ -83,3 +83,38 @@ def test_every_public_name_has_an_api_page():
     names += [name for name in hst.__all__ if name not in {"__version__", *NAMESPACES}]
     missing = [name for name in names if name not in listed]
     assert not missing, f"public names without an entry in docs/api.md: {missing}"
+
+
+MAX_LINES_OF_CODE = 60  # per function, docstring, blank and comment lines aside
+MAX_PARAMETERS = 15  # per function outside the user-facing hst.tl / hst.pl / hst.pp, *args and **kwargs included
+USER_FACING = ("tl", "pl", "pp")  # scanpy-style functions: every option a keyword of its own
+LONG_ALLOWED = {("cli/_parser.py", "build_parser")}  # one argparse call per option
+
+
+def _function_sizes():
+    """``(file, name, lines of code, parameters)`` of every function in ``src/hyperst``."""
+    import ast
+    from pathlib import Path
+
+    root = Path(hst.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+            code = lines[body[0].lineno - 1 : node.end_lineno] if body else []
+            loc = sum(1 for line in code if line.strip() and not line.strip().startswith("#"))
+            args = node.args
+            names = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs if a.arg not in ("self", "cls")]
+            yield path.relative_to(root).as_posix(), node.name, loc, len(names) + bool(args.vararg) + bool(args.kwarg)
+
+
+def test_functions_stay_short():
+    long = [(f, n, loc) for f, n, loc, _ in _function_sizes() if loc > MAX_LINES_OF_CODE and (f, n) not in LONG_ALLOWED]
+    assert long == []
+
+
+def test_functions_take_few_parameters_below_the_user_facing_layer():
+    many = [(f, n, p) for f, n, _, p in _function_sizes() if p > MAX_PARAMETERS and f.split("/")[0] not in USER_FACING]
+    assert many == []

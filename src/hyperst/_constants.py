@@ -143,5 +143,11 @@ DEFAULT_ENCODER: Final = "squidpy"
 # reading and the feature store").
 DEFAULT_N_JOBS: Final = 1
 
+# Options of `HyperST.train` by where they go (scvi-tools' grouping): Lightning's Trainer, the training plan, the
+# data loaders; each group's defaults.
+TRAINER_DEFAULTS: Final = {"accelerator": "auto", "devices": "auto", "strategy": "auto", "precision": None}
+PLAN_DEFAULTS: Final = {"lr": 1e-4, "weight_decay": 0.01}
+LOADER_DEFAULTS: Final = {"cache_dir": None, "num_workers": 0, "n_jobs": DEFAULT_N_JOBS}
+
 # Suffix of the spot grid written by `hst.pp.tile_tissue`: shapes f"{image_key}_tiles".
 TILES_SUFFIX: Final = "_tiles"

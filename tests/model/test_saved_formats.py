@@ -23,10 +23,10 @@ def test_format1_save_loads_with_the_same_predictions():
     assert json.loads((SAVED / "config.json").read_text())["format_version"] == 1
     model = HyperST.load(SAVED)
     assert model.is_trained and model.genes == ["G1", "G2", "G3"]
-    assert torch.equal(model.module.scaler.mean, torch.full((4,), 0.5))
-    model.module.eval()
+    assert torch.equal(model.network.scaler.mean, torch.full((4,), 0.5))
+    model.network.eval()
     with torch.no_grad():
-        predicted = model.module({"spot_features": FEATURES, "niche_features": FEATURES.flip(0)}).prediction
+        predicted = model.network({"spot_features": FEATURES, "niche_features": FEATURES.flip(0)}).prediction
     torch.testing.assert_close(predicted, torch.tensor(EXPECTED))
 
 
@@ -45,8 +45,8 @@ def test_format1_save_written_again_loads_as_the_current_format(tmp_path):
     model.save(tmp_path / "again")
     assert json.loads((tmp_path / "again" / "config.json").read_text())["format_version"] == FORMAT_VERSION
     again = HyperST.load(tmp_path / "again")
-    for key, value in model.module.state_dict().items():
-        assert torch.equal(again.module.state_dict()[key], value), key
+    for key, value in model.network.state_dict().items():
+        assert torch.equal(again.network.state_dict()[key], value), key
 
 
 def test_background_survives_save_and_load(tmp_path):

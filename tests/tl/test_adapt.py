@@ -32,11 +32,11 @@ def base(lab):
 
 
 def _state(model) -> dict[str, torch.Tensor]:
-    return {k: v.clone() for k, v in model.module.state_dict().items()}
+    return {k: v.clone() for k, v in model.network.state_dict().items()}
 
 
 def _changed(model, before: dict[str, torch.Tensor]) -> set[str]:
-    return {k for k, v in model.module.state_dict().items() if not torch.equal(v, before[k])}
+    return {k for k, v in model.network.state_dict().items() if not torch.equal(v, before[k])}
 
 
 @pytest.mark.parametrize("train", ["head", "image", "all"])
@@ -45,7 +45,7 @@ def test_adapt_moves_only_its_part(lab, base, train):
     new = hst.tl.adapt(lab, base, spots=0.5, train=train, **OPTIONS)
     assert new is not base and new.is_trained
     assert not _changed(base, before)  # the base model is bit-identical
-    moved = set(new.module.part_parameters(train))
+    moved = set(new.network.part_parameters(train))
     changed = _changed(new, before)
     assert changed <= moved  # frozen parameters and the scaler are bit-identical
     decoder = {k for k in moved if k.startswith("head.decoder.")}
@@ -57,13 +57,13 @@ def test_adapt_moves_only_its_part(lab, base, train):
     else:
         assert not any(k.startswith(("head.gene_encoders.", "head.alignment.heads.gene_")) for k in moved)
     # the restriction ends with training: every parameter of the new model can be trained again
-    assert all(p.requires_grad for n, p in new.module.named_parameters() if n in dict(base.module.named_parameters()))
+    assert all(p.requires_grad for n, p in new.network.named_parameters() if n in dict(base.network.named_parameters()))
 
 
 def test_parts_nest(base):
-    names = {part: set(base.module.part_parameters(part)) for part in PART_PREFIXES}
+    names = {part: set(base.network.part_parameters(part)) for part in PART_PREFIXES}
     assert names["head"] < names["image"] < names["all"]
-    assert names["all"] == {n for n, p in base.module.named_parameters() if p.requires_grad}
+    assert names["all"] == {n for n, p in base.network.named_parameters() if p.requires_grad}
 
 
 def test_refit_scaler(lab, base):

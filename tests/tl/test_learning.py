@@ -27,11 +27,11 @@ def test_cross_validate_learns_held_out_section(toy_sdata, fast_fit_kwargs):
 
 def test_fit_is_bit_identical_for_a_seed(toy_sdata, fast_fit_kwargs):
     models = [hst.tl.fit(toy_sdata, max_epochs=1, seed=7, **fast_fit_kwargs) for _ in range(2)]
-    states = [m.module.state_dict() for m in models]
+    states = [m.network.state_dict() for m in models]
     assert states[0].keys() == states[1].keys()
     for key in states[0]:
         torch.testing.assert_close(states[0][key], states[1][key], rtol=0, atol=0)
     other = hst.tl.fit(toy_sdata, max_epochs=1, seed=8, **fast_fit_kwargs)
     weight = "head.decoder.1.weight"
-    assert not torch.equal(other.module.state_dict()[weight], states[0][weight])
+    assert not torch.equal(other.network.state_dict()[weight], states[0][weight])
     assert np.array_equal(models[0].history.to_numpy(), models[1].history.to_numpy())

@@ -149,15 +149,15 @@ def test_section_feature_scaling_centres_each_section(sdata):
 
 
 def test_width_follows_the_data_size_unless_given(sdata, caplog):
-    from hyperst.tl._fit import SMALL_DATA_SPOTS, size_defaults
+    from hyperst.tl._fit import SMALL_DATA_SPOTS, prepare_fit, size_defaults
 
     table = sdata.tables["table"]
     table.obsm["emb"] = np.random.default_rng(0).normal(size=(table.n_obs, 6)).astype(np.float32)
     options = {"encoder": "features", "encoder_kwargs": {"spot_key": "emb"}, "progress_bar": False}
-    with caplog.at_level(logging.INFO, logger="hyperst"):
-        model = hst.tl.fit(sdata, max_epochs=1, **options)
+    with caplog.at_level(logging.INFO, logger="hyperst"):  # the untrained models `fit` would train
+        model = prepare_fit(sdata, options).new_model()
     assert (model.config.embed_dim, model.config.dropout) == (256, 0.3) and "embed_dim=256, dropout=0.3" in caplog.text
-    chosen = hst.tl.fit(sdata, max_epochs=1, embed_dim=8, dropout=0.0, **options).config
+    chosen = prepare_fit(sdata, {**options, "embed_dim": 8, "dropout": 0.0}).new_model().config
     assert (chosen.embed_dim, chosen.dropout) == (8, 0.0)
     assert size_defaults(SMALL_DATA_SPOTS - 1) == {"embed_dim": 256, "dropout": 0.3}
     assert size_defaults(SMALL_DATA_SPOTS) == {"embed_dim": 1024, "dropout": 0.1}

@@ -10,12 +10,15 @@ import argparse
 import json
 import sys
 from contextlib import redirect_stdout
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hyperst._constants import TILES_SUFFIX, Key
 from hyperst._distributed import process_rank
 from hyperst._logging import logger
 from hyperst.cli._store import check_input, check_output, read_store, write_store, write_text
+
+if TYPE_CHECKING:
+    from spatialdata import SpatialData
 
 # `hyperst fit` options with a flag of their own, by `hst.tl.fit` keyword (not to be given again with --set).
 FIT_FLAGS = {
@@ -76,7 +79,6 @@ def fit(args: argparse.Namespace) -> None:
 def predict(args: argparse.Namespace) -> None:
     """``hyperst predict DATA.zarr --model MODEL_DIR --out OUT.zarr``: predict and write the store with the table."""
     import hyperst as hst
-    from hyperst.data import PLATFORM_UM
 
     out = check_output(args.out, args.overwrite)
     check_input(args.data, "The input")  # the cheap checks before loading the model
@@ -89,36 +91,10 @@ def predict(args: argparse.Namespace) -> None:
         )
     model = hst.HyperST.load(model_dir)
     sdata = read_store(args.data)
-    table_key = args.table_key
-    if table_key is None and not tiling:
-        table_key = Key.TABLE if Key.TABLE in sdata.tables else None
-        if table_key is None:
-            logger.info("No table %r: predicting for the spots without measured counts.", Key.TABLE)
-    elif table_key is not None and table_key not in sdata.tables:
-        raise KeyError(f"--table-key {table_key!r} is not a table of {args.data} (tables: {list(sdata.tables)}).")
-    if table_key is None and not (args.spots or tiling):
-        raise ValueError(f"{args.data} has no table: name the spots with --spots KEY, or use --tile-tissue IMAGE_KEY.")
-    if args.evaluate and table_key is None:
-        raise ValueError("--evaluate needs a table of measured counts (--table-key).")
-
+    table_key = _predict_table_key(args, sdata, tiling)
     spots_key, diameter, mpp = args.spots, args.spot_diameter_um, args.microns_per_pixel
     if tiling:
-        image_key = args.tile_tissue or _only_image(sdata, args.data)
-        diameter = diameter or PLATFORM_UM[args.grid][0]
-        spots_key = f"{image_key}{TILES_SUFFIX}"
-        hst.pp.tile_tissue(
-            sdata,
-            image_key,
-            spots_key_added=spots_key,
-            spacing_um=args.spacing_um,
-            spot_diameter_um=diameter,
-            microns_per_pixel=mpp,
-            grid=args.grid,
-            min_tissue_fraction=args.min_tissue_fraction,
-            overwrite=args.overwrite,
-        )
-        # the grid's radius fixes the pixel size it was laid at: predict needs no lattice to infer it
-        mpp = diameter / 2 / float(sdata.shapes[spots_key]["radius"].iloc[0])
+        spots_key, diameter, mpp = _tile(args, sdata)
     with redirect_stdout(sys.stderr):
         hst.tl.predict(
             sdata,
@@ -154,6 +130,45 @@ def predict(args: argparse.Namespace) -> None:
             labels=dict(sdata.labels), points=dict(sdata.points), shapes=dict(sdata.shapes), tables=dict(sdata.tables)
         )
     write_store(sdata, out, overwrite=args.overwrite)
+
+
+def _predict_table_key(args: argparse.Namespace, sdata: SpatialData, tiling: bool) -> str | None:
+    """Return the checked table ``hyperst predict`` reads counts from (``None``: spots without measurements)."""
+    table_key = args.table_key
+    if table_key is None and not tiling:
+        table_key = Key.TABLE if Key.TABLE in sdata.tables else None
+        if table_key is None:
+            logger.info("No table %r: predicting for the spots without measured counts.", Key.TABLE)
+    elif table_key is not None and table_key not in sdata.tables:
+        raise KeyError(f"--table-key {table_key!r} is not a table of {args.data} (tables: {list(sdata.tables)}).")
+    if table_key is None and not (args.spots or tiling):
+        raise ValueError(f"{args.data} has no table: name the spots with --spots KEY, or use --tile-tissue IMAGE_KEY.")
+    if args.evaluate and table_key is None:
+        raise ValueError("--evaluate needs a table of measured counts (--table-key).")
+    return table_key
+
+
+def _tile(args: argparse.Namespace, sdata: SpatialData) -> tuple[str, float, float]:
+    """Lay ``--tile-tissue``'s spot grid; return its shapes key, spot diameter (µm) and pixel size (µm)."""
+    import hyperst as hst
+    from hyperst.data import PLATFORM_UM
+
+    image_key = args.tile_tissue or _only_image(sdata, args.data)
+    diameter = args.spot_diameter_um or PLATFORM_UM[args.grid][0]
+    spots_key = f"{image_key}{TILES_SUFFIX}"
+    hst.pp.tile_tissue(
+        sdata,
+        image_key,
+        spots_key_added=spots_key,
+        spacing_um=args.spacing_um,
+        spot_diameter_um=diameter,
+        microns_per_pixel=args.microns_per_pixel,
+        grid=args.grid,
+        min_tissue_fraction=args.min_tissue_fraction,
+        overwrite=args.overwrite,
+    )
+    # the grid's radius fixes the pixel size it was laid at: predict needs no lattice to infer it
+    return spots_key, diameter, diameter / 2 / float(sdata.shapes[spots_key]["radius"].iloc[0])
 
 
 def evaluate(args: argparse.Namespace) -> None:

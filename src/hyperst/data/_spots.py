@@ -164,31 +164,11 @@ def prepare_spots(
     check_choice("out_of_bounds", out_of_bounds, OutOfBounds)
     check_choice("background", background, CropBackground)
     keys = [spots_key] if isinstance(spots_key, str) else None if spots_key is None else list(spots_key)
-    if table_key is None:
-        if not keys:
-            raise ValueError("Without a table (`table_key=None`) pass the spots element(s) with `spots_key=`.")
-        points = [key for key in keys if key not in sdata.shapes and key in sdata.points]
-        if points:
-            raise TypeError(_table.points_are_not_spots(points[0]))
-        missing = [key for key in keys if key not in sdata.shapes]
-        if missing:
-            raise KeyError(f"Shapes {missing} not found in the SpatialData object (shapes: {list(sdata.shapes)}).")
-        rows = {key: (np.arange(len(sdata.shapes[key])), sdata.shapes[key].index.to_numpy()) for key in keys}
-        table, with_counts = None, False
-    else:
-        table = _table.get_table(sdata, table_key)
-        regions, region_key, instance_key = _table.annotated_regions(sdata, table, table_key)
-        if keys is not None:
-            unknown = [key for key in keys if key not in regions]
-            if unknown:
-                raise KeyError(f"Table {table_key!r} does not annotate {unknown} (it annotates {regions}).")
-            regions = keys
-        region = table.obs[region_key].astype(str).to_numpy()
-        rows = {
-            key: (np.flatnonzero(region == key), table.obs[instance_key].to_numpy()[region == key]) for key in regions
-        }
-        keys = regions
-        microns_per_pixel = _recorded_pixel_sizes(table, keys) if microns_per_pixel is None else microns_per_pixel
+    table, keys, rows = _spot_rows(sdata, table_key, keys)
+    if table is None:
+        with_counts = False
+    elif microns_per_pixel is None:
+        microns_per_pixel = _recorded_pixel_sizes(table, keys)
     gene_list = _table.resolve_genes(table, genes, table_key) if with_counts else []
     counts = _table.dense_counts(table, gene_list, layer, table_key) if with_counts else None
     library_size = _table.library_sizes(table, layer, table_key) if with_counts else None
@@ -235,6 +215,36 @@ def prepare_spots(
         background=background,
         _neighbours=graph,
     )
+
+
+def _spot_rows(
+    sdata: SpatialData, table_key: str | None, keys: list[str] | None
+) -> tuple[Any, list[str], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Return the table (``None`` without one), the spots elements and, per element, its table rows and instances."""
+    if table_key is None:
+        if not keys:
+            raise ValueError("Without a table (`table_key=None`) pass the spots element(s) with `spots_key=`.")
+        points = [key for key in keys if key not in sdata.shapes and key in sdata.points]
+        if points:
+            raise TypeError(_table.points_are_not_spots(points[0]))
+        missing = [key for key in keys if key not in sdata.shapes]
+        if missing:
+            raise KeyError(f"Shapes {missing} not found in the SpatialData object (shapes: {list(sdata.shapes)}).")
+        return (
+            None,
+            keys,
+            {key: (np.arange(len(sdata.shapes[key])), sdata.shapes[key].index.to_numpy()) for key in keys},
+        )
+    table = _table.get_table(sdata, table_key)
+    regions, region_key, instance_key = _table.annotated_regions(sdata, table, table_key)
+    if keys is not None:
+        unknown = [key for key in keys if key not in regions]
+        if unknown:
+            raise KeyError(f"Table {table_key!r} does not annotate {unknown} (it annotates {regions}).")
+        regions = keys
+    region = table.obs[region_key].astype(str).to_numpy()
+    instances = table.obs[instance_key].to_numpy()
+    return table, regions, {key: (np.flatnonzero(region == key), instances[region == key]) for key in regions}
 
 
 def _recorded_pixel_sizes(table: Any, keys: list[str]) -> dict[str, float] | None:

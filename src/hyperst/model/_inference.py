@@ -100,11 +100,12 @@ def batch_outputs(
     batch = _encode_once(encoder, batch)
     if not heads:  # the features alone (the OOD reference): no member's head needs to run
         return {"image_features": members[0].image_features(batch)[0].float().cpu().numpy()}
-    first, (spot, _) = members[0].forward_with_features(batch)
+    first, (spot, _) = members[0].forward_with_features(batch, with_loss=False)
     values: dict[str, Any] = {}
     if ood_reference is not None:  # the spot crop's features: niches blur what sets a spot apart
         values["ood"] = ood_reference.score(spot.float().cpu().numpy())
-    predictions = [first.prediction] + [m(batch).prediction for m in members[1:]]
+    # The others' predictions only: their gene embeddings are not written, and no loss is needed anywhere.
+    predictions = [first.prediction] + [m.predict(batch) for m in members[1:]]
     mean, sd = ensemble_mean_sd(torch.stack(predictions).float().cpu().numpy())
     values |= {"predicted": mean, **first.embeddings.as_dict()} | ({} if sd is None else {"sd": sd})
     return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,9 +31,10 @@ from hyperst._constants import (
 from hyperst._logging import logger
 from hyperst.data import CropView, crop_views, log2p
 from hyperst.model import _inference, _save_load, _training_data
+from hyperst.model._options import accepts_old_keywords, group_options
 from hyperst.model._save_load import ModelRecord
 from hyperst.model._uncertainty import OOD_VIEWS, Calibration, OODReference, reference_groups
-from hyperst.module import HyperSTModule, ImageToExpression
+from hyperst.module import HyperSTHead, ImageToExpression
 from hyperst.nn import HyperSTConfig
 from hyperst.nn.encoders import ImageEncoder, build_encoder
 from hyperst.train import (
@@ -54,8 +56,8 @@ class HyperST:
     """HyperST: predicts a gene panel's expression (``log2(1 + count)``, raw or normalised) from H&E crops.
 
     Usually created and trained by :func:`hyperst.tl.fit`. The model holds the image encoder and the saved torch
-    network :attr:`module` (:class:`~hyperst.module.ImageToExpression`: encoder, feature scaler and
-    :class:`~hyperst.module.HyperSTModule`); sizes come from the data (panel, encoder width).
+    network :attr:`network` (:class:`~hyperst.module.ImageToExpression`: encoder, feature scaler and
+    :class:`~hyperst.module.HyperSTHead`); sizes come from the data (panel, encoder width).
 
     Parameters
     ----------
@@ -155,13 +157,19 @@ class HyperST:
                         if isinstance(encoder, ImageEncoder)
                         else build_encoder(encoder, **encoder_kwargs)
                     )
-                head = HyperSTModule(len(self.genes), self.encoder.out_dim, self.config)
+                head = HyperSTHead(len(self.genes), self.encoder.out_dim, self.config)
                 self.members.append(ImageToExpression(own, head))
 
     @property
-    def module(self) -> ImageToExpression:
+    def network(self) -> ImageToExpression:
         """The saved torch network (the first member of an ensemble)."""
         return self.members[0]
+
+    @property
+    def module(self) -> ImageToExpression:
+        """Deprecated name of :attr:`network`."""
+        warnings.warn("`HyperST.module` is deprecated; it is `HyperST.network`.", DeprecationWarning, stacklevel=2)
+        return self.network
 
     @property
     def n_models(self) -> int:
@@ -208,39 +216,33 @@ class HyperST:
         return _training_data.scaled_counts(spots, self.target, self.reference_library_size)
 
     # ------------------------------------------------------------------ training
+    @accepts_old_keywords
     def train(
         self,
         spots: SpotData,
-        train: np.ndarray,
-        validation: np.ndarray | None = None,
+        train_rows: np.ndarray | None = None,
+        validation_rows: np.ndarray | None = None,
         *,
         max_epochs: int = 50,
         batch_size: int = 128,
-        lr: float = 1e-4,
-        weight_decay: float = 0.01,
         patience: int = 10,
         checkpoint: Checkpoint = "mse",
         seed: int = 0,
         augment: bool | None = None,
         stain_augment: float = 0.0,
-        accelerator: str = "auto",
-        devices: int | str | list[int] = "auto",
-        strategy: str | Any = "auto",
-        precision: str | None = None,
-        progress_bar: bool = True,
-        cache_dir: str | None = None,
-        num_workers: int = 0,
-        n_jobs: int = DEFAULT_N_JOBS,
-        features: tuple[np.ndarray, np.ndarray] | None = None,
         fit_scaler: bool | np.ndarray = True,
+        progress_bar: bool = True,
+        trainer_kwargs: dict[str, Any] | None = None,
+        plan_kwargs: dict[str, Any] | None = None,
+        loader_kwargs: dict[str, Any] | None = None,
     ) -> HyperST:
-        """Train on the spots ``train`` (row positions into ``spots``); early-stop on ``validation``.
+        """Train on the spots ``train_rows`` (row positions into ``spots``); early-stop on ``validation_rows``.
 
-        Frozen encoders (``encoder.frozen``) run once over all crops; training then sees cached features only, and
-        the features are standardised with statistics of the training spots. Trainable encoders read crops decoded
-        once into a :class:`~hyperst.data.CropCache` (in memory, or memory-mapped under ``cache_dir``) and see the
-        same random dihedral transform on the spot and niche crop of a sample when ``augment``. Without validation
-        spots, early stopping watches the training loss.
+        Frozen encoders (``encoder.frozen``) run once over all crops (or their features are read from the feature
+        store); training then sees cached features only, standardised with statistics of the training spots.
+        Trainable encoders read crops decoded once into a :class:`~hyperst.data.CropCache` (in memory, or
+        memory-mapped under ``cache_dir``) and see the same random dihedral transform on the spot and niche crop of
+        a sample when ``augment``. Without validation spots, early stopping watches the training loss.
 
         The members of an ensemble train one after the other on the same spots and validation split (member ``i``
         with seed ``seed + i``); the validation spots then calibrate their spread (:class:`Calibration`, ensembles
@@ -251,10 +253,10 @@ class HyperST:
         ----------
         spots
             Prepared spots with counts of the model's panel (:func:`~hyperst.data.prepare_spots`).
-        train, validation
+        train_rows, validation_rows
             Row positions into ``spots``.
-        max_epochs, batch_size, lr, weight_decay, patience
-            Optimisation (AdamW; weight decay on weight matrices only; ``patience`` epochs without improvement).
+        max_epochs, batch_size, patience
+            Epochs at most, spots per batch, epochs without improvement before stopping.
         checkpoint
             The epoch whose weights are kept, and what early stopping watches: ``"mse"``, the lowest validation
             prediction error on the target scale (default); ``"loss"``, the lowest validation total loss (alignment
@@ -268,129 +270,153 @@ class HyperST:
         stain_augment
             With ``augment``, also jitter the stain densities (HED) of the crops by up to this fraction (0.05 is
             Tellez et al.'s "HED-light"); trainable encoders only.
-        accelerator, devices, strategy, precision
-            Lightning's options; ``precision`` defaults to mixed precision on CUDA, float32 elsewhere.
-        progress_bar
-            Show progress bars.
-        cache_dir
-            Folder for the memory-mapped crop cache of trainable encoders; default in memory.
-        num_workers
-            DataLoader worker processes.
-        n_jobs
-            Processes reading crops from the image (and computing ``"squidpy"`` features) before training.
-        features
-            Precomputed frozen-encoder features of every spot (e.g. shared by the folds of a cross-validation).
         fit_scaler
             Frozen encoders: standardise features with the training spots' statistics (``True``), keep the
             scaler as it is (``False``, fine-tuning a trained model: :func:`hyperst.tl.adapt`), or fit it on these
             row positions of ``spots``.
+        progress_bar
+            Show progress bars.
+        trainer_kwargs
+            Lightning's ``accelerator``, ``devices``, ``strategy`` and ``precision`` (default mixed precision on
+            CUDA, float32 elsewhere).
+        plan_kwargs
+            The optimiser's ``lr`` and ``weight_decay`` (AdamW; weight decay on weight matrices only).
+        loader_kwargs
+            ``cache_dir`` (folder of the memory-mapped crop cache of trainable encoders; default in memory),
+            ``num_workers`` (DataLoader worker processes) and ``n_jobs`` (processes reading crops, and computing
+            ``"squidpy"`` features, before training).
+
+        The keywords the groups replaced (``lr=``, ``accelerator=``, ``n_jobs=``, ...), ``train=`` and
+        ``validation=`` (now ``train_rows`` / ``validation_rows``) and ``features=`` (frozen features of every spot,
+        now put into the feature store) still work for one release, with a :class:`DeprecationWarning`.
 
         Returns
         -------
         The model, trained, with :attr:`history` and :attr:`train_params` filled.
         """
-        import lightning.pytorch as pl
-
-        train = _training_data.check_rows(spots, train, "train")
-        validation = (
-            None
-            if validation is None or len(validation) == 0
-            else _training_data.check_rows(spots, validation, "validation")
-        )
-        if len(train) < 2 or batch_size < 2:
-            raise ValueError(
-                f"Training needs at least 2 spots per batch (contrastive terms compare spots in a batch); got "
-                f"{len(train)} training spots and batch_size={batch_size}."
-            )
-        self.check_panel(spots)
+        if train_rows is None:
+            raise TypeError("`HyperST.train` needs `train_rows`: the row positions into `spots` to train on.")
+        groups = {"trainer_kwargs": trainer_kwargs, "plan_kwargs": plan_kwargs, "loader_kwargs": loader_kwargs}
+        options = group_options(groups)
+        train_rows, validation_rows = self._training_rows(spots, train_rows, validation_rows, batch_size)
         check_choice("checkpoint", checkpoint, Checkpoint)
         augment = self._check_augment(augment, stain_augment)
         stain_augment = stain_augment if augment else 0.0
         if self.target == "normalised":
-            self.reference_library_size = _reference_library_size(spots, train)
-        counts = self.scaled_counts(spots)
-        if self.encoder.frozen and features is None:
-            features = _training_data.frozen_features(
-                self.encoder,
-                spots,
-                device=torch_device(inference_device(accelerator)),  # as the passes after training
-                n_jobs=n_jobs,
-                progress=progress_bar,
-                lightning={"accelerator": accelerator, "devices": devices, "strategy": strategy},
-            )
+            self.reference_library_size = _reference_library_size(spots, train_rows)
+        trainer, loader = options["trainer_kwargs"], options["loader_kwargs"]
+        features = self._training_features(spots, train_rows, fit_scaler, trainer, loader, progress_bar)
         views = None
-        if features is not None:
-            features = self._scaled_features(features, spots)
-            if self.n_views:
-                logger.info("Training on %d augmented views of every spot besides its crops.", self.n_views)
-                views = self._view_features(spots, crop_views(self.n_views), inference_device(accelerator), n_jobs)
-            if fit_scaler is not False:
-                rows = train if fit_scaler is True else np.asarray(fit_scaler, dtype=int)
-                statistics = torch.from_numpy(np.concatenate([f[rows] for f in features]))
-                for member in self.members:
-                    member.scaler.fit(statistics)
-        loader_options = dict(
-            encoder=self.encoder,
-            features=features,
-            counts=counts,
-            batch_size=batch_size,
-            augment=augment,
-            stain_augment=stain_augment,
-            cache_dir=cache_dir,
-            num_workers=num_workers,
-            n_jobs=n_jobs,
-            progress=progress_bar,
-            views=views,
+        if features is not None and self.n_views:
+            logger.info("Training on %d augmented views of every spot besides its crops.", self.n_views)
+            where = inference_device(trainer["accelerator"])
+            views = self._view_features(spots, crop_views(self.n_views), where, loader["n_jobs"])
+        data = {"batch_size": batch_size, "augment": augment, "stain_augment": stain_augment, "views": views} | loader
+        run = {"max_epochs": max_epochs, "patience": patience, "checkpoint": checkpoint, "progress_bar": progress_bar}
+        runs = self._train_members(spots, (train_rows, validation_rows), features, data, options, run, seed)
+        self.history, best_epoch = runs[0]
+        self.is_trained = True
+        plan = options["plan_kwargs"]
+        self.train_params = {
+            "max_epochs": max_epochs,
+            "epochs_run": len(self.history),
+            "best_epoch": best_epoch,
+            "batch_size": batch_size,
+            "lr": plan["lr"],
+            "weight_decay": plan["weight_decay"],
+            "patience": patience,
+            "checkpoint": checkpoint,
+            "seed": seed,
+            "augment": augment,
+            "stain_augment": stain_augment,
+            "n_train_spots": len(train_rows),
+            "n_validation_spots": 0 if validation_rows is None else len(validation_rows),
+        }
+        if self.n_models > 1:
+            self.train_params["members"] = [{"epochs_run": len(h), "best_epoch": b} for h, b in runs]
+        where = inference_device(trainer["accelerator"])
+        passes = {"device": where, "features": features, "batch_size": 256, "n_jobs": loader["n_jobs"]}
+        self._calibrate(spots, train_rows, validation_rows, passes)
+        self._fit_ood_reference(spots, train_rows, passes, seed)
+        return self
+
+    def _training_rows(
+        self, spots: SpotData, train_rows: np.ndarray, validation_rows: np.ndarray | None, batch_size: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Check the panel and the rows; return the trainable training and validation rows (``None``: none)."""
+        train_rows = _training_data.check_rows(spots, train_rows, "train")
+        validation_rows = (
+            None
+            if validation_rows is None or len(validation_rows) == 0
+            else _training_data.check_rows(spots, validation_rows, "validation")
         )
+        if len(train_rows) < 2 or batch_size < 2:
+            raise ValueError(
+                f"Training needs at least 2 spots per batch (contrastive terms compare spots in a batch); got "
+                f"{len(train_rows)} training spots and batch_size={batch_size}."
+            )
+        self.check_panel(spots)
+        return train_rows, validation_rows
+
+    def _training_features(
+        self,
+        spots: SpotData,
+        train_rows: np.ndarray,
+        fit_scaler: bool | np.ndarray,
+        trainer: dict[str, Any],
+        loader: dict[str, Any],
+        progress_bar: bool,
+    ) -> _training_data.Features | None:
+        """Return a frozen encoder's features as the members read them (``None``: trainable); fit the scaler."""
+        if not self.encoder.frozen:
+            return None
+        features = _training_data.frozen_features(
+            self.encoder,
+            spots,
+            device=torch_device(inference_device(trainer["accelerator"])),  # as the passes after training
+            n_jobs=loader["n_jobs"],
+            progress=progress_bar,
+            lightning={k: trainer[k] for k in ("accelerator", "devices", "strategy")},
+        )
+        features = self._scaled_features(features, spots)
+        if fit_scaler is not False:
+            rows = train_rows if fit_scaler is True else np.asarray(fit_scaler, dtype=int)
+            statistics = torch.from_numpy(np.concatenate([f[rows] for f in features]))
+            for member in self.members:
+                member.scaler.fit(statistics)
+        return features
+
+    def _train_members(
+        self,
+        spots: SpotData,
+        rows: tuple[np.ndarray, np.ndarray | None],
+        features: _training_data.Features | None,
+        data: dict[str, Any],
+        options: dict[str, dict[str, Any]],
+        run: dict[str, Any],
+        seed: int,
+    ) -> list[tuple[pd.DataFrame, int | None]]:
+        """Train each member in turn (member ``i`` with seed ``seed + i``); return each one's history and best epoch.
+
+        ``rows``: training and validation rows; ``data``: the loaders' options; ``options``: the grouped options
+        (:func:`~hyperst.model._options.group_options`); ``run``: ``max_epochs``, ``patience``, ``checkpoint``,
+        ``progress_bar``.
+        """
+        import lightning.pytorch as pl
+
+        data = dict(data, encoder=self.encoder, features=features, counts=self.scaled_counts(spots))
+        data["progress"] = run["progress_bar"]
         runs = []
         for number, member in enumerate(self.members):
             if self.n_models > 1:
                 logger.info("Training member %d of %d of the ensemble.", number + 1, self.n_models)
             with torch.random.fork_rng(devices=[]):
                 pl.seed_everything(seed + number, workers=True, verbose=False)
-                train_loader, val_loader = _training_data.training_loaders(
-                    spots, train, validation, seed=seed + number, **loader_options
-                )
-                plan = HyperSTTrainingPlan(member, lr=lr, weight_decay=weight_decay)
-                runs.append(
-                    run_training(
-                        plan,
-                        train_loader,
-                        val_loader,
-                        max_epochs=max_epochs,
-                        patience=patience,
-                        checkpoint=checkpoint,
-                        accelerator=accelerator,
-                        devices=devices,
-                        strategy=strategy,
-                        precision=precision,
-                        progress_bar=progress_bar,
-                    )
-                )
+                loaders = _training_data.training_loaders(spots, *rows, seed=seed + number, **data)
+                plan = HyperSTTrainingPlan(member, **options["plan_kwargs"])
+                runs.append(run_training(plan, *loaders, **run, trainer_kwargs=options["trainer_kwargs"]))
             member.cpu()
-        self.history, best_epoch = runs[0]
-        self.is_trained = True
-        self.train_params = {
-            "max_epochs": max_epochs,
-            "epochs_run": len(self.history),
-            "best_epoch": best_epoch,
-            "batch_size": batch_size,
-            "lr": lr,
-            "weight_decay": weight_decay,
-            "patience": patience,
-            "checkpoint": checkpoint,
-            "seed": seed,
-            "augment": augment,
-            "stain_augment": stain_augment,
-            "n_train_spots": len(train),
-            "n_validation_spots": 0 if validation is None else len(validation),
-        }
-        if self.n_models > 1:
-            self.train_params["members"] = [{"epochs_run": len(h), "best_epoch": b} for h, b in runs]
-        passes = {"device": inference_device(accelerator), "features": features, "batch_size": 256, "n_jobs": n_jobs}
-        self._calibrate(spots, train, validation, passes)
-        self._fit_ood_reference(spots, train, passes, seed)
-        return self
+        return runs
 
     def _view_features(
         self, spots: SpotData, views: tuple[CropView, ...], device: str, n_jobs: int, progress: bool = False
@@ -493,8 +519,8 @@ class HyperST:
     ) -> dict[str, np.ndarray]:
         """Predict the panel for the spots ``indices`` (default all) of ``spots``, streaming crops batch by batch.
 
-        ``features`` passes the frozen encoder's spot and niche features of every spot of ``spots`` when they were
-        computed already (e.g. for training), so crops are not encoded again; ``n_jobs`` processes read crops.
+        A frozen encoder's features come from the feature store (computed and stored on first use); ``features``
+        (deprecated) passes them instead. ``n_jobs`` processes read crops.
         ``devices`` other than 1 (e.g. ``4`` with ``accelerator="gpu", strategy="ddp"``) split the batches across
         devices and processes with Lightning's ``Trainer.predict`` (a frozen encoder's crops are then encoded by
         the process that predicts them, and each process reads its crops itself); every process returns all
@@ -512,6 +538,12 @@ class HyperST:
         """
         self.check_panel(spots)
         check_devices(devices)
+        if features is not None:
+            warnings.warn(
+                "`HyperST.predict(features=...)` is deprecated: the feature store keeps a slide's frozen features.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         if self.encoder.frozen and self.feature_scaling == "section":  # every spot of a section sets its scale
             features = features or self.frozen_features(spots, device=device, n_jobs=n_jobs)
             features = self._scaled_features(features, spots)

@@ -257,8 +257,7 @@ def inference_batches(
     and encoded batch by batch, so memory stays flat in the number of spots.
     """
     genes = None if counts is None else [log2p(c) for c in counts]
-    if features is not None and not encoder.frozen:
-        raise ValueError("`features` apply to frozen encoders only; this encoder is trained with the model.")
+    _check_features(encoder, features)
     if features is None and encoder.frozen and 2 * spots.n_spots * encoder.out_dim * 4 <= STORED_FEATURES_MAX_BYTES:
         features = frozen_features(encoder, spots, device=device, n_jobs=n_jobs)
     if features is not None:
@@ -273,6 +272,12 @@ def inference_batches(
     for index, (spot, niche) in batches:
         crops = [torch.from_numpy(c).to(device).float().div_(255.0) for c in (spot, niche)]
         yield index, _with_genes(dict(zip(BATCH_IMAGE, crops, strict=True)), genes, indices[index], device)
+
+
+def _check_features(encoder: ImageEncoder, features: Features | None) -> None:
+    """Raise when cached features are given for an encoder that is trained with the model (it has none)."""
+    if features is not None and not encoder.frozen:
+        raise ValueError("`features` apply to frozen encoders only; this encoder is trained with the model.")
 
 
 def _with_genes(batch: dict, genes: list[np.ndarray] | None, rows: np.ndarray, device: torch.device) -> dict:
@@ -301,8 +306,7 @@ class InferenceChunks(Dataset):
         batch_size: int,
         features: Features | None = None,
     ):
-        if features is not None and not encoder.frozen:
-            raise ValueError("`features` apply to frozen encoders only; this encoder is trained with the model.")
+        _check_features(encoder, features)
         self.spots, self.indices, self.size, self.features = spots, indices, encoder.input_size, features
         self.genes = None if counts is None else [log2p(c) for c in counts]
         if features is not None:

@@ -59,7 +59,7 @@ class HyperSTLoss:
 
 @dataclass(frozen=True)
 class HyperSTOutput:
-    """Output of :meth:`HyperSTModule.forward`.
+    """Output of :meth:`HyperSTHead.forward`.
 
     ``features`` are the Euclidean aligned features ``f_s`` (gene ones ``None`` without gene input or without
     alignment). ``embeddings`` are Lorentz space components when ``geometry == "lorentz"``, unit vectors when
@@ -74,7 +74,7 @@ class HyperSTOutput:
     loss: HyperSTLoss | None = None
 
 
-class HyperSTModule(nn.Module):
+class HyperSTHead(nn.Module):
     """HyperST after the image encoder: projectors, gene encoders, alignment heads and losses, decoder.
 
     Parameters
@@ -222,7 +222,13 @@ class HyperSTModule(nn.Module):
 
     @doc_params(image_features=_IMAGE_FEATURES)
     def forward(
-        self, image_spot: Tensor, image_niche: Tensor, gene_spot: Tensor | None = None, gene_niche: Tensor | None = None
+        self,
+        image_spot: Tensor,
+        image_niche: Tensor,
+        gene_spot: Tensor | None = None,
+        gene_niche: Tensor | None = None,
+        *,
+        with_loss: bool = True,
     ) -> HyperSTOutput:
         """Predict genes from image features; with gene vectors, also embed them and compute the loss.
 
@@ -236,6 +242,8 @@ class HyperSTModule(nn.Module):
         gene_niche
             The niches' expression (``log2(1 + mean count)`` on the same scale), shape ``(B, n_genes)``; needed with ``gene_spot`` unless
             ``alignment == "none"`` (where it is ignored).
+        with_loss
+            Compute the loss when gene vectors are given; ``False`` embeds them only (prediction).
 
         Returns
         -------
@@ -250,7 +258,7 @@ class HyperSTModule(nn.Module):
         if self.linear_head is not None:
             images = {"spot": [image_spot], "niche": [image_niche], "spot+niche": [image_spot, image_niche]}
             prediction = prediction + self.linear_head(torch.cat(images[self.config.decoder_input], dim=-1))
-        loss = None if gene_spot is None else self.loss(prediction, gene_spot, embeddings)
+        loss = None if gene_spot is None or not with_loss else self.loss(prediction, gene_spot, embeddings)
         return HyperSTOutput(prediction, StreamTensors(**features), StreamTensors(**embeddings), self.geometry, loss)
 
     def loss(self, prediction: Tensor, target: Tensor, embeddings: dict[str, Tensor]) -> HyperSTLoss:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from hyperst._constants import AdaptParts, check_choice
-from hyperst.module._head import HyperSTModule, HyperSTOutput
+from hyperst.module._head import HyperSTHead, HyperSTOutput
 from hyperst.nn.encoders import ImageEncoder
 
 BATCH_IMAGE = ("spot_image", "niche_image")  # crops (B, 3, H, W) in [0, 1] for trainable encoders
@@ -64,10 +64,10 @@ class ImageToExpression(nn.Module):
     encoder
         The image encoder (frozen or trainable).
     head
-        The :class:`HyperSTModule` on the encoder's spot and niche features.
+        The :class:`HyperSTHead` on the encoder's spot and niche features.
     """
 
-    def __init__(self, encoder: ImageEncoder, head: HyperSTModule):
+    def __init__(self, encoder: ImageEncoder, head: HyperSTHead):
         super().__init__()
         self.encoder = encoder
         self.scaler = FeatureScaler(encoder.out_dim)
@@ -88,12 +88,19 @@ class ImageToExpression(nn.Module):
         return self.forward_with_features(batch)[0]
 
     def forward_with_features(
-        self, batch: dict[str, torch.Tensor]
+        self, batch: dict[str, torch.Tensor], *, with_loss: bool = True
     ) -> tuple[HyperSTOutput, tuple[torch.Tensor, torch.Tensor]]:
-        """:meth:`forward`, also returning the spot and niche image features the head read (for distance scores)."""
+        """:meth:`forward`, also returning the spot and niche image features the head read (for distance scores).
+
+        ``with_loss=False`` skips the loss (prediction: the gene streams are still embedded).
+        """
         features = self.image_features(batch)
         genes = [batch.get(k) for k in BATCH_GENES]
-        return self.head(*features, *genes), features
+        return self.head(*features, *genes, with_loss=with_loss), features
+
+    def predict(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Predicted expression of a batch from its images alone (gene vectors in the batch are not read)."""
+        return self.head.predict(*self.image_features(batch))
 
     def saved_state_keys(self) -> list[str]:
         """State-dict keys a saved model stores: all, except the frozen weights of a pretrained encoder."""

@@ -1,4 +1,4 @@
-"""Hyperparameters of the HyperST module (:class:`hyperst.module.HyperSTModule`), with the method's defaults."""
+"""Hyperparameters of the HyperST head (:class:`hyperst.module.HyperSTHead`), with the method's defaults."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ _CHOICES = {"alignment": Alignment, "decoder_input": DecoderInput, "hea_reductio
 
 @dataclass(frozen=True)
 class HyperSTConfig:
-    """Hyperparameters of :class:`~hyperst.module.HyperSTModule`, with the defaults of the method (docs/method.md).
+    """Hyperparameters of :class:`~hyperst.module.HyperSTHead`, with the defaults of the method (docs/method.md).
 
     Data sizes (``n_genes``, ``image_dim``) are not here: they come from the data.
 

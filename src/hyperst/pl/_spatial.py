@@ -12,7 +12,7 @@ from hyperst._constants import Key
 from hyperst._docs import doc_params, doc_returns_fig, doc_show_save_ax, doc_table_key_output
 from hyperst._logging import logger
 from hyperst.data import output_table
-from hyperst.pl._spatial_view import OOD, RESIDUAL, SpotView, build_view, resolve_genes, resolve_regions
+from hyperst.pl._spatial_view import OOD, RESIDUAL, SpotView, build_view, plotted_genes, resolve_regions
 from hyperst.pl._utils import EXPRESSION_CMAP, OOD_CMAP, RESIDUAL_CMAP, SD_CMAP, finish, new_axes
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def spatial_genes(
     from matplotlib.cm import ScalarMappable
 
     table = _output_table(sdata, table_key)
-    genes = resolve_genes(table, genes, table_key)
+    genes = plotted_genes(table, genes, table_key)
     regions = resolve_regions(sdata, table, sections, table_key)
     measured = Key.OBSERVED in table.layers
     available = [p for p in UNCERTAINTY_PANELS if p in table.layers or (p == OOD and Key.OOD in table.obs)]

@@ -72,7 +72,7 @@ class SpotView:
         return float(per_gene_metrics(*pair, [gene])["pearson"].iloc[0])
 
 
-def resolve_genes(table: AnnData, genes: str | Sequence[str], table_key: str) -> list[str]:
+def plotted_genes(table: AnnData, genes: str | Sequence[str], table_key: str) -> list[str]:
     """Return the requested genes as a list; raise naming the missing ones and some that exist."""
     genes = [genes] if isinstance(genes, str) else [str(g) for g in genes]
     if not genes:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hyperst._constants import AdaptParts, Checkpoint, Key, ValidationMode, check_choice
+from hyperst._constants import PLAN_DEFAULTS, AdaptParts, Checkpoint, Key, ValidationMode, check_choice
 from hyperst._docs import doc_image_key, doc_layer, doc_params, doc_table_key_counts
 from hyperst._logging import logger
 
@@ -125,23 +125,12 @@ def adapt(
     >>> hst.tl.predict(lab, new)  # doctest: +SKIP
     """
     from hyperst.data import get_table, prepare_spots
-    from hyperst.model import model_digest
     from hyperst.tl._checks import check_sdata_and_model
     from hyperst.tl._fit import FitJob
     from hyperst.train import lightning_device
 
     check_sdata_and_model(sdata, model, "hst.tl.adapt")
-    if not model.is_trained:
-        raise ValueError("The model is untrained; adapt a trained model (`hst.tl.fit` or `hst.HyperST.load`).")
-    check_choice("train", train, AdaptParts)
-    check_choice("validation", validation, ValidationMode)
-    if _is_fraction(spots) and not 0 < spots <= 1:
-        raise ValueError(f"A fraction of spots (`spots=`) must be in (0, 1], got {spots}.")
-    if refit_scaler and not model.encoder.frozen:
-        raise ValueError(
-            f"`refit_scaler` re-standardises frozen features, but the {model.encoder.name!r} encoder is trained with "
-            "the model and has no feature scaler. Leave it unset (train='all' fine-tunes the encoder)."
-        )
+    _check_adapt(model, train, validation, spots, refit_scaler)
     table = get_table(sdata, table_key)
     missing = [g for g in model.genes if g not in table.var_names]
     if missing:
@@ -161,25 +150,29 @@ def adapt(
         background=model.background,
     )
     rows = adaptation_rows(prepared, table.obs_names, spots, seed)
-    features = model.frozen_features(prepared, device=device, progress=progress_bar) if model.encoder.frozen else None
     base = model.train_params
     options = {
         "max_epochs": max_epochs,
         "batch_size": batch_size or base.get("batch_size", 128),
-        "lr": base.get("lr", 1e-4) * LR_SHARE if lr is None else lr,
-        "weight_decay": base.get("weight_decay", 0.01) if weight_decay is None else weight_decay,
         "patience": patience,
         "checkpoint": checkpoint,
         "progress_bar": progress_bar,
         # Refit on every spot of the new slides (images only, no counts), else keep the base model's statistics.
         "fit_scaler": np.arange(prepared.n_spots) if refit_scaler else False,
+        "trainer_kwargs": lightning_device(device),
+        "plan_kwargs": {
+            "lr": base.get("lr", PLAN_DEFAULTS["lr"]) * LR_SHARE if lr is None else lr,
+            "weight_decay": base.get("weight_decay", PLAN_DEFAULTS["weight_decay"])
+            if weight_decay is None
+            else weight_decay,
+        },
     }
     job = FitJob(
         spots=prepared,
         genes=model.genes,
         seed=seed,
         model_options={},
-        train_options=options | lightning_device(device),
+        train_options=options,
         validation=validation,
         validation_groupby=validation_groupby,
     )
@@ -188,22 +181,44 @@ def adapt(
     with contextlib.ExitStack() as stack:  # every member of an ensemble moves the same part
         for member in new.members:
             stack.enter_context(member.training_only(train))
-        job.train(new, rows, features=features)
+        job.train(new, rows)
     # The out-of-distribution reference stays the base model's: its training spots, not the few new ones, are what
     # the model knows (the adaptation spots alone would make every spot unlike them look far). The members' spread
     # is calibrated anew on the adaptation's validation spots: those of the new slides.
     new.ood_reference = copy.deepcopy(model.ood_reference)
     new.train_params.update(table_key=table_key, layer=layer, validation=validation, device=device)
-    new.adapted_from = {
+    new.adapted_from = _provenance(model, prepared.obs.index[rows], train, bool(refit_scaler), table_key)
+    return new
+
+
+def _provenance(model: HyperST, names: Any, train: str, refit_scaler: bool, table_key: str) -> dict[str, Any]:
+    """Return what an adapted model records of its making: the base model's hashes, the options, the spots."""
+    from hyperst.model import model_digest
+
+    return {
         "base": model_digest(model),
         "base_adapted_from": model.adapted_from,
         "train": train,
-        "refit_scaler": bool(refit_scaler),
+        "refit_scaler": refit_scaler,
         "table_key": table_key,
-        "n_spots": len(rows),
-        "spots": prepared.obs.index[rows].astype(str).tolist(),
+        "n_spots": len(names),
+        "spots": names.astype(str).tolist(),
     }
-    return new
+
+
+def _check_adapt(model: HyperST, train: Any, validation: Any, spots: Any, refit_scaler: bool) -> None:
+    """Raise for an untrained model and bad :func:`adapt` options, before anything is read."""
+    if not model.is_trained:
+        raise ValueError("The model is untrained; adapt a trained model (`hst.tl.fit` or `hst.HyperST.load`).")
+    check_choice("train", train, AdaptParts)
+    check_choice("validation", validation, ValidationMode)
+    if _is_fraction(spots) and not 0 < spots <= 1:
+        raise ValueError(f"A fraction of spots (`spots=`) must be in (0, 1], got {spots}.")
+    if refit_scaler and not model.encoder.frozen:
+        raise ValueError(
+            f"`refit_scaler` re-standardises frozen features, but the {model.encoder.name!r} encoder is trained with "
+            "the model and has no feature scaler. Leave it unset (train='all' fine-tunes the encoder)."
+        )
 
 
 def adaptation_rows(spots: SpotData, obs_names: Any, which: Any, seed: int) -> np.ndarray:

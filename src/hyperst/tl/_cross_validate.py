@@ -66,7 +66,6 @@ def cross_validate(
     """
     from hyperst.data import check_spatialdata, expression, group_kfold, leave_one_group_out, log2p
     from hyperst.tl._fit import prepare_fit
-    from hyperst.train import inference_device
 
     check_spatialdata(sdata, "hst.tl.cross_validate")
     job = prepare_fit(sdata, {"table_key": table_key, "genes": genes, "layer": layer, "seed": seed, **fit_kwargs})
@@ -75,21 +74,16 @@ def cross_validate(
         splits = leave_one_group_out(spots.obs, groupby)
     else:
         splits = group_kfold(spots.obs, groupby, n_splits=n_splits, seed=seed)
-    where = inference_device(job.train_options["accelerator"])
-    rows, features = [], None
+    rows = []
     for fold, split in enumerate(splits):
         train = split.train[spots.trainable[split.train]]
         test = split.test[spots.trainable[split.test]]
         logger.info(
             "Fold %d/%d: holding out %s (%d spots).", fold + 1, len(splits), ", ".join(split.test_groups), len(test)
         )
-        model = job.new_model()
-        if model.encoder.frozen and features is None:  # the same crops give the same features in every fold
-            features = model.frozen_features(
-                spots, device=where, n_jobs=job.train_options["n_jobs"], progress=job.train_options["progress_bar"]
-            )
-        job.train(model, train, features=features)
-        outputs = model.predict(spots, test, device=where, features=features, n_jobs=job.train_options["n_jobs"])
+        model = job.new_model()  # a frozen encoder encodes in the first fold; the others read the feature store
+        job.train(model, train)
+        outputs = model.predict(spots, test, device=job.inference_device, n_jobs=job.n_jobs)
         rows.append(
             {"fold": fold, "held_out": ", ".join(split.test_groups), "n_train": len(train), "n_test": len(test)}
         )

@@ -173,14 +173,50 @@ def fit(
     >>> sdata = hst.datasets.toy(seed=0)  # doctest: +SKIP
     >>> model = hst.tl.fit(sdata, max_epochs=20, embed_dim=256)  # doctest: +SKIP
     """
-    options = dict(locals())
-    del options["sdata"]
-    options |= options.pop("model_kwargs")
-    job = prepare_fit(sdata, options)
+    options = {
+        "table_key": table_key,
+        "genes": genes,
+        "encoder": encoder,
+        "max_epochs": max_epochs,
+        "batch_size": batch_size,
+        "seed": seed,
+        "device": device,
+        "layer": layer,
+        "image_key": image_key,
+        "validation": validation,
+        "validation_groupby": validation_groupby,
+        "encoder_kwargs": encoder_kwargs,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "patience": patience,
+        "progress_bar": progress_bar,
+        "accelerator": accelerator,
+        "devices": devices,
+        "strategy": strategy,
+        "precision": precision,
+        "out_of_bounds": out_of_bounds,
+        "target": target,
+        "checkpoint": checkpoint,
+        "augment": augment,
+        "stain_augment": stain_augment,
+        "feature_scaling": feature_scaling,
+        "n_models": n_models,
+        "n_jobs": n_jobs,
+    }
+    job = prepare_fit(sdata, options | model_kwargs)
     model = job.new_model()
     job.train(model, np.flatnonzero(job.spots.trainable))
     model.train_params.update(table_key=table_key, layer=layer, validation=validation, device=device)
     return model
+
+
+# Where each option of `fit` goes besides `fit`'s own (table_key, genes, layer, image_key, out_of_bounds, seed,
+# device, validation, validation_groupby) and the HyperSTConfig fields, which go to the model.
+MODEL_OPTIONS = ("encoder", "encoder_kwargs", "target", "feature_scaling", "n_models", "background", "n_views")
+TRAIN_OPTIONS = ("max_epochs", "batch_size", "patience", "checkpoint", "augment", "stain_augment", "progress_bar")
+PLAN_OPTIONS = ("lr", "weight_decay")  # -> HyperST.train(plan_kwargs=...)
+LOADER_OPTIONS = ("n_jobs",)  # -> HyperST.train(loader_kwargs=...)
+TRAINER_OPTIONS = ("strategy", "precision")  # -> HyperST.train(trainer_kwargs=...), with accelerator and devices
 
 
 @dataclass(frozen=True)
@@ -194,7 +230,7 @@ class FitJob:
     genes: list[str]
     seed: int
     model_options: dict[str, Any]  # keywords of HyperST(): encoder, encoder_kwargs, target, HyperSTConfig fields
-    train_options: dict[str, Any]  # keywords of HyperST.train
+    train_options: dict[str, Any]  # keywords of HyperST.train, with its trainer_, plan_ and loader_kwargs
     validation: ValidationMode
     validation_groupby: str
 
@@ -214,15 +250,27 @@ class FitJob:
             )
         return model
 
-    def train(self, model: HyperST, rows: np.ndarray, *, features: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    def train(self, model: HyperST, rows: np.ndarray) -> None:
         """Split ``rows`` into training and early-stopping spots and train ``model`` on them."""
         from hyperst.data import validation_split
 
-        train, held_out = validation_split(
+        train_rows, held_out = validation_split(
             self.spots, rows, mode=self.validation, groupby=self.validation_groupby, seed=self.seed
         )
-        logger.info("Training on %d spots, early stopping on %d validation spots.", len(train), len(held_out))
-        model.train(self.spots, train, held_out, seed=self.seed, features=features, **self.train_options)
+        logger.info("Training on %d spots, early stopping on %d validation spots.", len(train_rows), len(held_out))
+        model.train(self.spots, train_rows, held_out, seed=self.seed, **self.train_options)
+
+    @property
+    def inference_device(self) -> str:
+        """The device the passes after training run on (``"cpu"`` after a CPU fit)."""
+        from hyperst.train import inference_device
+
+        return inference_device(self.train_options["trainer_kwargs"]["accelerator"])
+
+    @property
+    def n_jobs(self) -> int:
+        """Processes reading crops."""
+        return self.train_options["loader_kwargs"]["n_jobs"]
 
 
 def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
@@ -230,19 +278,18 @@ def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
 
     ``options`` are keywords of :func:`fit`; the missing ones take its defaults.
 
-    Options are sorted by where they are defined: :class:`~hyperst.nn.HyperSTConfig`'s fields and
-    :class:`~hyperst.HyperST`'s keywords (encoder, target) go to the model, :meth:`HyperST.train <hyperst.HyperST.train>`'s keywords to training; the rest are ``fit``'s own.
+    Options go where the tuples above say: :data:`MODEL_OPTIONS` and :class:`~hyperst.nn.HyperSTConfig`'s fields
+    to the model, :data:`TRAIN_OPTIONS` to :meth:`HyperST.train <hyperst.HyperST.train>`, with
+    :data:`PLAN_OPTIONS`, :data:`LOADER_OPTIONS` and :data:`TRAINER_OPTIONS` (plus ``accelerator`` and ``devices``
+    from ``device``) in its grouped keywords; the rest are ``fit``'s own.
     """
     from hyperst.data import check_n_jobs, check_spatialdata, prepare_spots
-    from hyperst.model import HyperST
     from hyperst.nn import HyperSTConfig
     from hyperst.train import lightning_device
 
     check_spatialdata(sdata, "hst.tl.fit")
     defaults = {name: p.default for name, p in inspect.signature(fit).parameters.items() if p.default is not p.empty}
     config_fields = {f.name for f in dataclasses.fields(HyperSTConfig)}
-    model_keywords = set(inspect.signature(HyperST).parameters) - {"genes", "seed", "config"}
-    train_keywords = set(inspect.signature(HyperST.train).parameters) - {"self", "spots", "train", "validation"}
     check_n_jobs(options.get("n_jobs", DEFAULT_N_JOBS))  # its own, more precise message first
     check_fit_options(options)
     options = defaults | options
@@ -262,14 +309,18 @@ def prepare_fit(sdata: SpatialData, options: dict[str, Any]) -> FitJob:
         background=options["background"],
     )
     encoder = options["encoder"]
-    model_options = {k: v for k, v in options.items() if k in config_fields | model_keywords}
+    model_options = {k: v for k, v in options.items() if k in config_fields or k in MODEL_OPTIONS}
     for name, value in size_defaults(int(spots.trainable.sum())).items():
         model_options.setdefault(name, value)
     model_options |= {
         "encoder_kwargs": _encoder_kwargs(sdata, encoder, options["encoder_kwargs"], table_key),
     }
-    train_options = {k: v for k, v in options.items() if k in train_keywords and k != "seed"}
-    train_options |= lightning_device(options["device"], options["accelerator"], options["devices"])
+    trainer = lightning_device(options["device"], options["accelerator"], options["devices"])
+    train_options = {k: options[k] for k in TRAIN_OPTIONS} | {
+        "trainer_kwargs": trainer | {k: options[k] for k in TRAINER_OPTIONS},
+        "plan_kwargs": {k: options[k] for k in PLAN_OPTIONS},
+        "loader_kwargs": {k: options[k] for k in LOADER_OPTIONS},
+    }
     return FitJob(
         spots=spots,
         genes=genes,

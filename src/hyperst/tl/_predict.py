@@ -249,7 +249,7 @@ def _output_table(sdata, table_key, spots: SpotData, outputs: dict[str, np.ndarr
 
 
 def _provenance(spots: SpotData, model: HyperST, table_key: str | None) -> dict[str, Any]:
-    head = model.module.head
+    head = model.network.head
     return _json_safe(
         {
             "version": version("hyperst"),

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 from torch.utils.data import DataLoader
 
-from hyperst._constants import Checkpoint
+from hyperst._constants import TRAINER_DEFAULTS, Checkpoint
 from hyperst._logging import logger
 from hyperst.train._callbacks import History, RestoreBestWeights
 from hyperst.train._devices import default_precision
@@ -23,21 +23,25 @@ def run_training(
     max_epochs: int,
     patience: int = 10,
     checkpoint: Checkpoint = "mse",
-    accelerator: str = "auto",
-    devices: int | str | list[int] = "auto",
-    strategy: str | Any = "auto",
-    precision: str | None = None,
     progress_bar: bool = True,
     gradient_clip_val: float = 1.0,
+    trainer_kwargs: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, int | None]:
     """Fit ``plan`` with Lightning; returns the per-epoch history and the epoch whose weights were restored.
 
     Early stopping and best-weight restoring watch ``checkpoint``'s term (``"mse"``: the prediction error,
     ``"loss"``: the total loss) on the validation loader when there is one, otherwise on the training batches;
-    ``"last"`` runs every epoch and keeps the last weights. ``precision`` defaults to bf16/fp16 mixed precision on
-    CUDA, float32 elsewhere.
+    ``"last"`` runs every epoch and keeps the last weights. ``trainer_kwargs``: Lightning's ``accelerator``,
+    ``devices``, ``strategy`` and ``precision`` (:data:`~hyperst._constants.TRAINER_DEFAULTS`; ``precision``
+    defaults to bf16/fp16 mixed precision on CUDA, float32 elsewhere).
     """
     import lightning.pytorch as pl
+
+    lightning = TRAINER_DEFAULTS | (trainer_kwargs or {})
+    unknown = sorted(set(lightning) - set(TRAINER_DEFAULTS))
+    if unknown:
+        raise TypeError(f"Unknown `trainer_kwargs` {unknown}; hyperst passes {sorted(TRAINER_DEFAULTS)} to Lightning.")
+    accelerator, precision = lightning["accelerator"], lightning["precision"]
 
     history = History()
     if checkpoint == "last":
@@ -52,8 +56,8 @@ def run_training(
         trainer = pl.Trainer(
             max_epochs=max_epochs,
             accelerator=accelerator,
-            devices=devices,
-            strategy=strategy,
+            devices=lightning["devices"],
+            strategy=lightning["strategy"],
             precision=precision,
             gradient_clip_val=gradient_clip_val,
             callbacks=callbacks,

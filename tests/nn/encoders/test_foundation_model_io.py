@@ -27,6 +27,6 @@ def test_save_skips_the_frozen_backbone_and_restores_lora(tiny_model, tmp_path):
     loaded = hst.HyperST.load(tmp_path / "model", encoder=FoundationEncoder("tiny", weights=weights, lora_blocks=1))
     crops = torch.rand(2, 3, 28, 28)
     batch = {"spot_image": crops, "niche_image": crops.flip(0)}
-    model.module.eval(), loaded.module.eval()
+    model.network.eval(), loaded.network.eval()
     with torch.no_grad():
-        torch.testing.assert_close(loaded.module(batch).prediction, model.module(batch).prediction)
+        torch.testing.assert_close(loaded.network(batch).prediction, model.network(batch).prediction)

@@ -41,7 +41,7 @@ def trained():
     loader = DataLoader(items, batch_size=BATCH, collate_fn=_collate(False))
     model = HyperST([f"g{i}" for i in range(N_GENES)], encoder="cnn", encoder_kwargs={"input_size": 16, "width": 4,
                     "n_blocks": 2}, embed_dim=16)  # fmt: skip
-    plan = HyperSTTrainingPlan(model.module, lr=1e-2)
+    plan = HyperSTTrainingPlan(model.network, lr=1e-2)
     calls = []
     log = plan.log
     plan.log = lambda name, *args, **kwargs: (calls.append(name), log(name, *args, **kwargs))

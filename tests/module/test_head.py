@@ -1,4 +1,4 @@
-"""HyperSTModule and HyperSTConfig: contract, ablation switches, mixed precision, and a short training run."""
+"""HyperSTHead and HyperSTConfig: contract, ablation switches, mixed precision, and a short training run."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from torch.nn import functional as F
 
 from hyperst.geometry import dist0, inner, pairwise_dist
-from hyperst.module import HyperSTConfig, HyperSTModule
+from hyperst.module import HyperSTConfig, HyperSTHead
 from hyperst.nn import STREAMS, entailment_loss, entailment_pairs
 
 N_GENES, IMAGE_DIM, E, BATCH = 16, 24, 32, 64
@@ -36,9 +36,9 @@ def synthetic(n: int = 256, *, group: int = 4, seed: int = 0) -> tuple[torch.Ten
     return image_spot, image_niche, genes, niche_mean(genes)
 
 
-def _module(**config) -> HyperSTModule:
+def _module(**config) -> HyperSTHead:
     torch.manual_seed(0)
-    return HyperSTModule(N_GENES, IMAGE_DIM, HyperSTConfig(embed_dim=E, **config))
+    return HyperSTHead(N_GENES, IMAGE_DIM, HyperSTConfig(embed_dim=E, **config))
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +124,19 @@ def test_inference_needs_only_image_features(batch):
     torch.testing.assert_close(embedded.gene_niche, with_genes.embeddings.gene_niche)
 
 
+def test_prediction_without_the_loss_is_bit_identical(batch):
+    """What ``predict`` runs: members other than the first from images alone, the first without its loss."""
+    module = _module().eval()
+    with torch.inference_mode():
+        full = module(*batch)
+        no_loss = module(*batch, with_loss=False)
+        images_only = module.predict(batch[0], batch[1])
+    assert full.loss is not None and no_loss.loss is None
+    assert torch.equal(no_loss.prediction, full.prediction) and torch.equal(images_only, full.prediction)
+    for stream, embedding in full.embeddings.as_dict().items():
+        assert torch.equal(no_loss.embeddings.as_dict()[stream], embedding), stream
+
+
 def test_bad_inputs_raise(batch):
     module = _module()
     image_spot, image_niche, gene_spot, gene_niche = batch
@@ -138,7 +151,7 @@ def test_bad_inputs_raise(batch):
     with pytest.raises(ValueError, match="Alignment needs `gene_niche`"):
         module(image_spot, image_niche, gene_spot)
     with pytest.raises(ValueError, match="n_genes and image_dim must be positive"):
-        HyperSTModule(0, IMAGE_DIM)
+        HyperSTHead(0, IMAGE_DIM)
 
 
 def test_scalars_for_the_training_history():
