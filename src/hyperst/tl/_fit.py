@@ -195,6 +195,8 @@ def fit(
         "strategy": strategy,
         "precision": precision,
         "out_of_bounds": out_of_bounds,
+        "background": background,
+        "n_views": n_views,
         "target": target,
         "checkpoint": checkpoint,
         "augment": augment,

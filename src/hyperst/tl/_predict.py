@@ -175,6 +175,8 @@ def predict(
 
 def _report_coarse_scans(spots: SpotData, input_size: int) -> None:
     """Say when a section's pixels are coarser than those the model reads spot crops at (they are upsampled)."""
+    if not input_size:  # features read from the table: no crops
+        return
     for section in spots.sections:
         working = section.crop_um("spot") / input_size
         if section.microns_per_pixel > working * 1.05:
