@@ -32,7 +32,7 @@ def run_training(
     Early stopping and best-weight restoring watch ``checkpoint``'s term (``"mse"``: the prediction error,
     ``"loss"``: the total loss) on the validation loader when there is one, otherwise on the training batches;
     ``"last"`` runs every epoch and keeps the last weights. ``trainer_kwargs``: Lightning's ``accelerator``,
-    ``devices``, ``strategy`` and ``precision`` (:data:`~hyperst._constants.TRAINER_DEFAULTS`; ``precision``
+    ``devices``, ``strategy`` and ``precision`` (defaults: ``TRAINER_DEFAULTS`` in ``hyperst/_constants.py``; ``precision``
     defaults to bf16/fp16 mixed precision on CUDA, float32 elsewhere).
     """
     import lightning.pytorch as pl
