@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from hyperst._logging import logger
-from hyperst.train._quiet import quiet_lightning
+from hyperst.train._quiet import placement, quiet_lightning, quiet_trainer
 
 Part = tuple[np.ndarray, dict[str, np.ndarray]]  # (positions of the batch's spots, its outputs)
 
@@ -86,16 +86,8 @@ def run_prediction(
     the work in the log line each process writes (``"Process 1 of 2 predicted 60 spots."``).
     """
     with quiet_lightning():
-        trainer = pl.Trainer(
-            accelerator=accelerator,
-            devices=devices,
-            strategy=strategy,
-            precision="32-true",
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=progress_bar,
-            enable_model_summary=False,
-            default_root_dir=None,
+        trainer = quiet_trainer(
+            progress_bar=progress_bar, accelerator=accelerator, devices=devices, strategy=strategy, precision="32-true"
         )
         if isinstance(trainer.strategy.launcher, _MultiProcessingLauncher):
             raise SpawningStrategyError(
@@ -103,10 +95,7 @@ def run_prediction(
                 "from this one, which cannot hand the predictions back. Use strategy='ddp' from a script (or under "
                 "torchrun / SLURM)."
             )
-        processes = (
-            "" if trainer.world_size == 1 else f", {trainer.world_size} processes ({type(trainer.strategy).__name__})"
-        )
-        logger.info("Predicting on %s%s.", trainer.strategy.root_device, processes)
+        logger.info("Predicting on %s.", placement(trainer))
         module = BatchPredictor(networks, step, task)
         with warnings.catch_warnings():  # the module keeps the outputs itself: `predict_step` returns nothing
             warnings.filterwarnings("ignore", message=r"predict returned None", category=UserWarning)

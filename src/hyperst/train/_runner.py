@@ -12,7 +12,7 @@ from hyperst._logging import logger
 from hyperst.train._callbacks import History, RestoreBestWeights
 from hyperst.train._devices import default_precision
 from hyperst.train._plan import HyperSTTrainingPlan
-from hyperst.train._quiet import quiet_lightning
+from hyperst.train._quiet import placement, quiet_lightning, quiet_trainer
 
 
 def run_training(
@@ -32,7 +32,7 @@ def run_training(
     Early stopping and best-weight restoring watch ``checkpoint``'s term (``"mse"``: the prediction error,
     ``"loss"``: the total loss) on the validation loader when there is one, otherwise on the training batches;
     ``"last"`` runs every epoch and keeps the last weights. ``trainer_kwargs``: Lightning's ``accelerator``,
-    ``devices``, ``strategy`` and ``precision`` (:data:`~hyperst._constants.TRAINER_DEFAULTS`; ``precision``
+    ``devices``, ``strategy`` and ``precision`` (defaults: ``TRAINER_DEFAULTS`` in ``hyperst/_constants.py``; ``precision``
     defaults to bf16/fp16 mixed precision on CUDA, float32 elsewhere).
     """
     import lightning.pytorch as pl
@@ -53,7 +53,8 @@ def run_training(
     if precision is None:
         precision = default_precision(accelerator)
     with quiet_lightning():
-        trainer = pl.Trainer(
+        trainer = quiet_trainer(
+            progress_bar=progress_bar,
             max_epochs=max_epochs,
             accelerator=accelerator,
             devices=lightning["devices"],
@@ -61,17 +62,9 @@ def run_training(
             precision=precision,
             gradient_clip_val=gradient_clip_val,
             callbacks=callbacks,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=progress_bar,
-            enable_model_summary=False,
             num_sanity_val_steps=0,
-            default_root_dir=None,
         )
-        processes = (
-            "" if trainer.world_size == 1 else f", {trainer.world_size} processes ({type(trainer.strategy).__name__})"
-        )
-        logger.info("Training on %s with %s precision%s.", trainer.strategy.root_device, trainer.precision, processes)
+        logger.info("Training on %s with %s precision.", placement(trainer), trainer.precision)
         trainer.fit(plan, train_dataloaders=train_loader, val_dataloaders=val_loader)
     frame = history.to_frame()
     return frame, (len(frame) - 1 if best is None else best.best_epoch)
