@@ -62,3 +62,19 @@ def test_the_feature_store_keeps_views_apart(toy_sdata):
     b = stored_features(viewed, Mean(), compute(viewed))[0]
     assert not np.allclose(a, b)
     np.testing.assert_array_equal(stored_features(viewed, Mean(), lambda: 1 / 0)[0], b)  # read back, not recomputed
+
+
+def test_the_dataset_draws_a_view_per_item(toy_sdata):
+    import torch
+
+    from hyperst.data import SpotDataset
+
+    spots = _spots(toy_sdata)
+    n = spots.n_spots
+    plain = (np.zeros((n, 2), np.float32), np.zeros((n, 2), np.float32))
+    views = [tuple(np.full((n, 2), k, np.float32) for _ in range(2)) for k in (1, 2)]
+    dataset = SpotDataset(spots, features=plain, views=views)
+    torch.manual_seed(0)
+    seen = {float(dataset[i % n][0][0]) for i in range(60)}
+    assert seen == {0.0, 1.0, 2.0}  # the crops themselves and both views
+    assert {float(SpotDataset(spots, features=plain)[i][0][0]) for i in range(20)} == {0.0}

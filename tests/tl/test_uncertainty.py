@@ -122,3 +122,12 @@ def test_frozen_encoders_default_to_an_ensemble(toy_sdata, fast_fit_kwargs):
     options = fast_fit_kwargs | {"encoder": "squidpy", "encoder_kwargs": {"input_size": 32}}
     assert prepare_fit(toy_sdata, options).new_model().n_models == DEFAULT_FROZEN_MEMBERS
     assert prepare_fit(toy_sdata, fast_fit_kwargs).new_model().n_models == 1  # a trained encoder: one
+
+
+def test_a_frozen_encoder_trains_on_views_and_keeps_them_in_the_ood_reference(toy_sdata):
+    from hyperst.model._uncertainty import OOD_VIEWS
+
+    model = hst.tl.fit(toy_sdata, encoder="squidpy", n_views=2, n_models=1, max_epochs=1, progress_bar=False)
+    assert model.n_views == 2
+    n_train = model.train_params["n_train_spots"]
+    assert model.ood_reference.n_reference == (1 + max(OOD_VIEWS, 2)) * n_train

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 SMALL_DATA_SPOTS = 5_000  # below this many training spots the network is narrower (see `size_defaults`)
 # Members of an ensemble when `n_models` is not given and the encoder is frozen (docs/benchmarks.md, "Uncertainty").
 DEFAULT_FROZEN_MEMBERS = 5
+# Augmented views frozen encoders train on (docs/benchmarks.md, "Slides as other labs export them": ahead on clean
+# and degraded her2st B4; trainable encoders augment their crops instead)
+DEFAULT_VIEWS = 4
 
 
 @doc_params(table_key=doc_table_key_counts, layer=doc_layer, image_key=doc_image_key, out_of_bounds=doc_out_of_bounds)
@@ -64,7 +67,7 @@ def fit(
     precision: str | None = None,
     out_of_bounds: OutOfBounds = "pad",
     background: CropBackground = "white",
-    n_views: int = 0,
+    n_views: int = DEFAULT_VIEWS,
     target: TargetScale = "raw",
     checkpoint: Checkpoint = "mse",
     augment: bool | None = None,
@@ -134,7 +137,9 @@ def fit(
         Frozen encoders: augmented views of every training spot (a coarser scan, a stain shift, a tissue edge;
         :class:`~hyperst.data.CropView`), encoded once and stored with the other features, drawn per spot and epoch
         in training and added to the out-of-distribution reference, so slides from other scanners and labs, and
-        spots at tissue edges, lie closer to what the model learned. 0 trains on the crops as they are.
+        spots at tissue edges, lie closer to what the model learned; the views' features cost one encoding pass
+        each, once. 0 trains on the crops as they are. Trainable encoders ignore it (``augment`` and
+        ``stain_augment`` change their crops as they train).
     target
         Expression scale to learn and predict: ``"raw"``, the paper's ``log2(1 + count)``; ``"normalised"``,
         ``log2(1 + count / library size x median training library size)`` with the library size over all genes of
