@@ -18,6 +18,8 @@ clean B4 gives the C -> B4 interval row (coverage of the 90 % intervals and Spea
 per configuration, seed and variant, with the ratio to the same fit's clean B4::
 
     OMP_NUM_THREADS=1 python benchmarks/degraded.py --data-dir ../shared/data --seeds 0 1 2 --out /tmp/degraded.csv
+
+``--train C2 C3 C4 C5 --test C6 --variants clean`` gives the within-patient interval row.
 """
 
 from __future__ import annotations
@@ -152,12 +154,12 @@ def stain_normalised(sdata, reference):
 
 
 def run(args: argparse.Namespace) -> pd.DataFrame:
-    sdata = hst.datasets.her2st([*TRAIN, TEST], data_dir=args.data_dir)
-    train = sdata.subset([f"{s}_{kind}" for s in TRAIN for kind in ("image", "spots")], filter_tables=True)
+    sdata = hst.datasets.her2st([*args.train, args.test], data_dir=args.data_dir)
+    train = sdata.subset([f"{s}_{kind}" for s in args.train for kind in ("image", "spots")], filter_tables=True)
     genes = hst.pp.select_genes(train, args.n_genes, method="hmhvg", inplace=False)
-    tests = {variant: degrade(sdata, TEST, variant) for variant in args.variants}
+    tests = {variant: degrade(sdata, args.test, variant) for variant in args.variants}
     if args.stain_normalise:  # squidpy's stain normalisation of every slide, training and test, to one reference
-        reference = fit_reference(sdata, TRAIN[0], args.stain_normalise)
+        reference = fit_reference(sdata, args.train[0], args.stain_normalise)
         train = stain_normalised(train, reference)
         tests = {variant: stain_normalised(test, reference) for variant, test in tests.items()}
     configs = {name: json.loads(value) for name, value in (c.split("=", 1) for c in args.configs)}
@@ -222,6 +224,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default="../shared/data", help="folder holding her2st/<section>/")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--train", nargs="+", default=TRAIN, help="training sections")
+    parser.add_argument("--test", default=TEST, help="the section predicted (and degraded)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--n-genes", type=int, default=100)
     parser.add_argument(
