@@ -531,8 +531,9 @@ class HyperST:
         ``{"predicted": (n, n_genes)}`` (the members' mean, clipped at 0: expression is never negative) plus the Lorentz (or, for Euclidean ablations,
         unit-sphere) embeddings ``"image_spot"``, ``"image_niche"`` and, when ``spots`` has counts,
         ``"gene_spot"`` and ``"gene_niche"``, each ``(n, embed_dim)`` float32 (the first member's); for a
-        calibrated ensemble ``"predicted_sd"`` ``(n, n_genes)`` (:class:`~hyperst.model.Calibration`: the
-        members' sd and the error expected at the predicted level, scaled per gene), so that ``predicted +- 1.645 x predicted_sd`` covers about 90 % of the measured values; with an
+        calibrated ensemble ``"predicted_sd"`` ``(n, n_genes)``, the sd of the expected expression
+        (:class:`~hyperst.model.Calibration`: with count sampling at a spot's depth, 90 % of measured values fall
+        in its interval); with an
         out-of-distribution reference ``"ood"`` ``(n,)``, the share of training spots whose image features lie
         closer to the training data than the spot's.
         """
