@@ -205,7 +205,7 @@ def test_a_scan_coarser_than_the_working_resolution_is_reported(toy_sdata, toy_m
     from spatialdata.transformations import Scale, Sequence, get_transformation
 
     coarse = spatialdata.deepcopy(toy_sdata)
-    with caplog.at_level(logging.WARNING, logger="hyperst"):
+    with caplog.at_level(logging.INFO, logger="hyperst"):
         hst.tl.predict(coarse, toy_model, inplace=False)
     assert "coarser than" not in caplog.text
     for key, image in list(coarse.images.items()):

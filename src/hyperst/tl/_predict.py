@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
@@ -173,17 +174,25 @@ def predict(
     return None
 
 
+COARSE_SCAN_WARNING = 1.5  # pixels this many times coarser than the working ones: a warning, not info
+
+
 def _report_coarse_scans(spots: SpotData, input_size: int) -> None:
-    """Say when a section's pixels are coarser than those the model reads spot crops at (they are upsampled)."""
+    """Say when a section's pixels are coarser than those the model reads spot crops at (they are upsampled).
+
+    A warning from :data:`COARSE_SCAN_WARNING` times the working pixel size on (crops visibly blurred), else info.
+    """
     if not input_size:  # features read from the table: no crops
         return
     for section in spots.sections:
         working = section.crop_um("spot") / input_size
         if section.microns_per_pixel > working * 1.05:
-            logger.warning(
+            level = logging.WARNING if section.microns_per_pixel > COARSE_SCAN_WARNING * working else logging.INFO
+            logger.log(
+                level,
                 "Image %r has %.2f µm pixels, coarser than the %.2f µm the model reads spot crops at: its crops are "
-                "upsampled, blurrier than the training crops (a lower-resolution scan). Predictions there may lose "
-                "accuracy; a model trained with `n_views=` has seen coarser scans.",
+                "upsampled, blurrier than crops of a finer scan. A model trained with `n_views=` (the default for "
+                "frozen encoders) has seen coarser scans.",
                 section.image_key,
                 section.microns_per_pixel,
                 working,
