@@ -12,7 +12,7 @@ import sys
 
 import hyperst as hst
 
-logging.basicConfig(level=logging.INFO)  # hyperst's own line says how many processes trained
+hst.settings.verbosity = "info"  # hyperst's own line says how many processes trained
 
 sdata = hst.datasets.toy(n_sections=2, n_spots=60, n_genes=12, seed=0)
 model = hst.tl.fit(
@@ -54,7 +54,7 @@ import torch.distributed as dist
 import hyperst as hst
 from hyperst.data import prepare_spots
 
-logging.basicConfig(level=logging.INFO)  # hyperst's lines say what each process encoded
+hst.settings.verbosity = "info"  # hyperst's lines say what each process encoded
 
 sdata = hst.datasets.toy(n_sections=2, n_spots=60, n_genes=12, seed=0)
 model = hst.tl.fit(

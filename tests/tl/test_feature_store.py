@@ -10,9 +10,13 @@ import spatialdata
 
 import hyperst as hst
 from hyperst.data import drop_features, store_location
+from hyperst.model._uncertainty import OOD_VIEWS
 from hyperst.nn.encoders.squidpy_features import SquidpyEncoder
+from hyperst.tl._fit import DEFAULT_VIEWS
 
 FIT = {"max_epochs": 1, "embed_dim": 16, "batch_size": 32, "progress_bar": False, "validation": "none"}
+# A fit encodes every spot's crops once and once through each augmented view (training and OOD reference share them)
+ENCODINGS = 1 + max(OOD_VIEWS, DEFAULT_VIEWS)
 
 
 class CountingEncoder(SquidpyEncoder):
@@ -41,7 +45,7 @@ def test_second_fit_and_predict_read_stored_features(sdata, caplog):
     n_spots = sdata.tables["table"].n_obs
     encoder = CountingEncoder(input_size=16)
     with caplog.at_level(logging.INFO, logger="hyperst"):
-        assert counted(hst.tl.fit, sdata, encoder=encoder, **FIT) == 2 * n_spots
+        assert counted(hst.tl.fit, sdata, encoder=encoder, **FIT) == 2 * n_spots * ENCODINGS
         assert counted(hst.tl.fit, sdata, encoder=encoder, **FIT) == 0
         model = hst.tl.fit(sdata, encoder=encoder, **FIT)
         assert counted(hst.tl.predict, sdata, model, overwrite=True) == 0
@@ -55,12 +59,12 @@ def test_changed_config_crop_size_or_spots_is_recomputed_and_logged(sdata, caplo
     model = hst.tl.fit(sdata, encoder=CountingEncoder(input_size=16), **FIT)
     with caplog.at_level(logging.INFO, logger="hyperst"):
         other_bins = CountingEncoder(input_size=16, histogram_bins=8)
-        assert counted(hst.tl.fit, sdata, encoder=other_bins, **FIT) == 2 * n_spots
-        assert counted(hst.tl.fit, sdata, encoder=CountingEncoder(input_size=24), **FIT) == 2 * n_spots
+        assert counted(hst.tl.fit, sdata, encoder=other_bins, **FIT) == 2 * n_spots * ENCODINGS
+        assert counted(hst.tl.fit, sdata, encoder=CountingEncoder(input_size=24), **FIT) == 2 * n_spots * ENCODINGS
         first_section = (sdata.tables["table"].obs["section"] == "S1").sum()
         assert counted(hst.tl.predict, sdata, model, spots_key="S1_spots") == 2 * first_section
     changed = [r for r in caplog.records if "for another encoder configuration, crop geometry or spot set" in r.message]
-    assert len(changed) == 3
+    assert len(changed) == 2 * ENCODINGS + 1  # two new configurations (crops and views), the prediction's spot set
 
 
 def test_store_next_to_the_data_is_read_by_a_later_session_and_dropped(sdata, tmp_path, caplog):
@@ -70,7 +74,7 @@ def test_store_next_to_the_data_is_read_by_a_later_session_and_dropped(sdata, tm
     encoder = CountingEncoder(input_size=16)
     assert counted(hst.tl.fit, first, encoder=encoder, **FIT) > 0
     folder = store_location(first)
-    assert folder == tmp_path / "slide.zarr.hyperst-features" and len(list(folder.iterdir())) == 1
+    assert folder == tmp_path / "slide.zarr.hyperst-features" and len(list(folder.iterdir())) == ENCODINGS
     later = spatialdata.read_zarr(path)  # another object, as in a new session
     with caplog.at_level(logging.INFO, logger="hyperst"):
         assert counted(hst.tl.fit, later, encoder=encoder, **FIT) == 0

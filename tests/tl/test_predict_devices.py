@@ -68,7 +68,7 @@ import torch.distributed as dist
 import hyperst as hst
 
 OBSM = ("hyperst_image_spot", "hyperst_image_niche", "hyperst_gene_spot", "hyperst_gene_niche")
-logging.basicConfig(level=logging.INFO)  # hyperst's lines say what each process predicted
+hst.settings.verbosity = "info"  # hyperst's lines say what each process predicted
 
 sdata = hst.datasets.toy(n_sections=2, n_spots=120, n_genes=30, seed=0)  # the `toy_sdata` fixture's slide
 model = hst.HyperST.load(sys.argv[1])

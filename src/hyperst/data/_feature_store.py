@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 Features = tuple[np.ndarray, np.ndarray]
 STORE_SUFFIX = ".hyperst-features"  # folder next to a zarr-backed SpatialData object: f"{sdata.path}{STORE_SUFFIX}"
 FORMAT = 2  # bump when the definition of stored features changes: old entries then miss (2: background, views)
-MEMORY_ENTRIES = 4
+MEMORY_ENTRIES = 16  # a fit stores the crops' features and those of its augmented views, and a tissue fraction
 MEMORY_BYTES = 2**31  # at most this much of features kept in memory per SpatialData object (oldest dropped first)
 _MEMORY: weakref.WeakKeyDictionary[Any, dict[str, tuple[dict, Features]]] = weakref.WeakKeyDictionary()
 
@@ -98,10 +98,11 @@ def stored_features(
 
 
 def feature_key(record: dict[str, Any]) -> str:
-    """Return the store key of a record: the encoder name and a hash of all that determines the features."""
+    """Return the store key of a record: the encoder name (and view) and a hash of all that determines the features."""
     digest = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+    view = record.get("view")
     name = "".join(c if c.isalnum() else "_" for c in str(record["encoder"]))
-    return f"{name}-{digest[:16]}"
+    return f"{name}{'' if view is None else '_view' + str(view['index'])}-{digest[:16]}"
 
 
 def drop_features(sdata: SpatialData) -> None:
