@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 import hyperst as hst
-from hyperst import metrics
+from hyperst import baselines, metrics
 
 FEATURES = ("benchmark_spot", "benchmark_niche")  # obsm keys of the frozen image features
 SHUFFLED = ("benchmark_spot_shuffled", "benchmark_niche_shuffled")
@@ -93,12 +93,7 @@ def add_image_features(
     else:
         encoder = build_encoder("squidpy", input_size=input_size)
         encoded = encode_crops(spots, encoder, size=input_size, progress=progress)
-    sections = table.obs["section"].astype(str).to_numpy()
-    order = np.arange(table.n_obs)
-    rng = np.random.default_rng(seed)
-    for section in np.unique(sections):
-        rows = np.flatnonzero(sections == section)
-        order[rows] = rng.permutation(rows)
+    order = baselines.shuffle_within(table.obs["section"].astype(str).to_numpy(), seed=seed)
     for key, shuffled_key, values in zip(FEATURES, SHUFFLED, encoded, strict=True):
         full = np.zeros((table.n_obs, values.shape[1]), dtype=np.float32)
         full[spots.obs_indices] = values
@@ -117,44 +112,33 @@ def add_image_features(
 def fit_baselines(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, k: int = 50, seed: int = 0):
     """Predictions of the three baselines on standardised features; returns ``{name: (n_test, n_genes)}``.
 
-    - ridge: PCA to ``min(256, features, spots)`` components, then ridge regression with alpha chosen by
-      efficient leave-one-out CV on the training spots (``RidgeCV``) from ``10**-2 .. 10**5``;
-    - kNN retrieval: mean ``log2(1 + count)`` of the ``k`` nearest training spots (Euclidean, uniform weights);
+    - ridge: ``hyperst.baselines.ridge_probe`` (PCA to ``min(256, features, spots - 1)`` components, then ridge
+      regression with alpha chosen by efficient leave-one-out CV on the training spots from ``10**-2 .. 10**5``),
+      the ``"ridge"`` baseline of ``hst.tl.cross_validate``;
+    - kNN retrieval: ``hyperst.baselines.knn_retrieval``, the mean ``log2(1 + count)`` of the ``k`` nearest
+      training spots (Euclidean, uniform weights), its ``"knn"``;
     - MLP: one hidden layer of 256 ReLU units, L2 1e-3, Adam, early stopping on 10% of the training spots.
     """
-    from sklearn.neighbors import KNeighborsRegressor
     from sklearn.neural_network import MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    models = {
-        BASELINES[0]: ridge(x_train.shape, seed=seed),
-        BASELINES[1]: make_pipeline(StandardScaler(), KNeighborsRegressor(n_neighbors=min(k, len(x_train)))),
-        BASELINES[2]: make_pipeline(
-            StandardScaler(),
-            MLPRegressor(
-                hidden_layer_sizes=(256,),
-                alpha=1e-3,
-                max_iter=500,
-                early_stopping=True,
-                validation_fraction=0.1,
-                random_state=seed,
-            ),
+    mlp = make_pipeline(
+        StandardScaler(),
+        MLPRegressor(
+            hidden_layer_sizes=(256,),
+            alpha=1e-3,
+            max_iter=500,
+            early_stopping=True,
+            validation_fraction=0.1,
+            random_state=seed,
         ),
+    )
+    return {
+        BASELINES[0]: baselines.ridge_probe(x_train, y_train, x_test, seed=seed),
+        BASELINES[1]: baselines.knn_retrieval(x_train, y_train, x_test, k=k),
+        BASELINES[2]: mlp.fit(x_train, y_train).predict(x_test),
     }
-    return {name: model.fit(x_train, y_train).predict(x_test) for name, model in models.items()}
-
-
-def ridge(shape: tuple[int, int], *, seed: int = 0):
-    """The ridge baseline for ``shape = (spots, features)`` training data: standardise, PCA to ``min(256, features,
-    spots - 1)`` components, ``RidgeCV`` with alpha in ``10**-2 .. 10**5`` (efficient leave-one-out CV)."""
-    from sklearn.decomposition import PCA
-    from sklearn.linear_model import RidgeCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    n_components = min(256, shape[1], shape[0] - 1)
-    return make_pipeline(StandardScaler(), PCA(n_components, random_state=seed), RidgeCV(alphas=np.logspace(-2, 5, 15)))
 
 
 def fold_panel(sdata, test_sections: list[str], n_genes: int = 200) -> list[str]:
