@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 import hyperst as hst
-from hyperst import metrics
+from hyperst import baselines, metrics
 
 FEATURES = ("benchmark_spot", "benchmark_niche")  # obsm keys of the frozen image features
 SHUFFLED = ("benchmark_spot_shuffled", "benchmark_niche_shuffled")
@@ -60,7 +60,18 @@ HYPERST_VARIANTS: dict[str, dict] = {
     "HyperST, cnn encoder, stain jitter": {"encoder": "cnn", "encoder_kwargs": {}, "stain_augment": 0.05},
 }
 BASELINES = ("ridge (PCA + RidgeCV)", "kNN retrieval (BLEEP-style)", "MLP")
-METHOD_ORDER = list(BASELINES) + list(HYPERST_VARIANTS)  # row order of the report's tables
+# Ensembles with members of other kinds (issue 26, part 2), derived from the "HyperST" fit of the same fold and seed
+# and run with it: retrieval in the aligned space (the mean expression of the k training spots whose gene-spot
+# embeddings lie nearest, in geodesic distance, to the test spot's image-spot embedding: BLEEP-style, with
+# HyperST's own alignment) and equal-weight means of HyperST's prediction with the ridge probe's and with that
+# retrieval's.
+MEMBERS = (
+    "aligned retrieval",
+    "HyperST + ridge",
+    "HyperST + aligned retrieval",
+    "HyperST + ridge + aligned retrieval",
+)
+METHOD_ORDER = list(BASELINES) + list(HYPERST_VARIANTS) + list(MEMBERS)  # row order of the report's tables
 # One network per fit (n_models=1): the rows compare single models; benchmarks/uncertainty.py measures ensembles.
 FIT_OPTIONS = {"batch_size": 64, "lr": 1e-3, "max_epochs": 15, "patience": 10, "n_models": 1}
 SUMMARY_KEYS = ("pcc_mean", "pcc@10", "pcc@50", "pcc@200", "mse", "mae", "rvd")
@@ -93,12 +104,7 @@ def add_image_features(
     else:
         encoder = build_encoder("squidpy", input_size=input_size)
         encoded = encode_crops(spots, encoder, size=input_size, progress=progress)
-    sections = table.obs["section"].astype(str).to_numpy()
-    order = np.arange(table.n_obs)
-    rng = np.random.default_rng(seed)
-    for section in np.unique(sections):
-        rows = np.flatnonzero(sections == section)
-        order[rows] = rng.permutation(rows)
+    order = baselines.shuffle_within(table.obs["section"].astype(str).to_numpy(), seed=seed)
     for key, shuffled_key, values in zip(FEATURES, SHUFFLED, encoded, strict=True):
         full = np.zeros((table.n_obs, values.shape[1]), dtype=np.float32)
         full[spots.obs_indices] = values
@@ -117,44 +123,33 @@ def add_image_features(
 def fit_baselines(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, k: int = 50, seed: int = 0):
     """Predictions of the three baselines on standardised features; returns ``{name: (n_test, n_genes)}``.
 
-    - ridge: PCA to ``min(256, features, spots)`` components, then ridge regression with alpha chosen by
-      efficient leave-one-out CV on the training spots (``RidgeCV``) from ``10**-2 .. 10**5``;
-    - kNN retrieval: mean ``log2(1 + count)`` of the ``k`` nearest training spots (Euclidean, uniform weights);
+    - ridge: ``hyperst.baselines.ridge_probe`` (PCA to ``min(256, features, spots - 1)`` components, then ridge
+      regression with alpha chosen by efficient leave-one-out CV on the training spots from ``10**-2 .. 10**5``),
+      the ``"ridge"`` baseline of ``hst.tl.cross_validate``;
+    - kNN retrieval: ``hyperst.baselines.knn_retrieval``, the mean ``log2(1 + count)`` of the ``k`` nearest
+      training spots (Euclidean, uniform weights), its ``"knn"``;
     - MLP: one hidden layer of 256 ReLU units, L2 1e-3, Adam, early stopping on 10% of the training spots.
     """
-    from sklearn.neighbors import KNeighborsRegressor
     from sklearn.neural_network import MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    models = {
-        BASELINES[0]: ridge(x_train.shape, seed=seed),
-        BASELINES[1]: make_pipeline(StandardScaler(), KNeighborsRegressor(n_neighbors=min(k, len(x_train)))),
-        BASELINES[2]: make_pipeline(
-            StandardScaler(),
-            MLPRegressor(
-                hidden_layer_sizes=(256,),
-                alpha=1e-3,
-                max_iter=500,
-                early_stopping=True,
-                validation_fraction=0.1,
-                random_state=seed,
-            ),
+    mlp = make_pipeline(
+        StandardScaler(),
+        MLPRegressor(
+            hidden_layer_sizes=(256,),
+            alpha=1e-3,
+            max_iter=500,
+            early_stopping=True,
+            validation_fraction=0.1,
+            random_state=seed,
         ),
+    )
+    return {
+        BASELINES[0]: baselines.ridge_probe(x_train, y_train, x_test, seed=seed),
+        BASELINES[1]: baselines.knn_retrieval(x_train, y_train, x_test, k=k),
+        BASELINES[2]: mlp.fit(x_train, y_train).predict(x_test),
     }
-    return {name: model.fit(x_train, y_train).predict(x_test) for name, model in models.items()}
-
-
-def ridge(shape: tuple[int, int], *, seed: int = 0):
-    """The ridge baseline for ``shape = (spots, features)`` training data: standardise, PCA to ``min(256, features,
-    spots - 1)`` components, ``RidgeCV`` with alpha in ``10**-2 .. 10**5`` (efficient leave-one-out CV)."""
-    from sklearn.decomposition import PCA
-    from sklearn.linear_model import RidgeCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    n_components = min(256, shape[1], shape[0] - 1)
-    return make_pipeline(StandardScaler(), PCA(n_components, random_state=seed), RidgeCV(alphas=np.logspace(-2, 5, 15)))
 
 
 def fold_panel(sdata, test_sections: list[str], n_genes: int = 200) -> list[str]:
@@ -215,6 +210,21 @@ def run_fold(
         out = hst.tl.predict(sdata, model, spots_key=[f"{s}_spots" for s in test_sections], inplace=False, device="cpu")
         predictions[name] = np.asarray(out[table.obs_names[test_rows]].layers["predicted"])
         seconds[name] = (time.perf_counter() - start, len(model.history))
+        if name == "HyperST" and set(MEMBERS) & set(methods):
+            start = time.perf_counter()
+            features = np.concatenate([table.obsm[key] for key in FEATURES], axis=1)
+            ridge = baselines.ridge_probe(features[train_rows], targets[train_rows], features[test_rows], seed=seed)
+            aligned = aligned_retrieval(sdata, model, out, table.obs_names[train_rows], table.obs_names[test_rows])
+            aligned = aligned @ targets[train_rows]
+            hyperst = predictions[name]
+            members = {
+                MEMBERS[0]: aligned,
+                MEMBERS[1]: (hyperst + ridge) / 2,
+                MEMBERS[2]: (hyperst + aligned) / 2,
+                MEMBERS[3]: (hyperst + ridge + aligned) / 3,
+            }
+            predictions |= {m: members[m] for m in MEMBERS if m in methods}
+            seconds |= {m: (time.perf_counter() - start, len(model.history)) for m in MEMBERS if m in methods}
     wanted = [m for m in methods if m in BASELINES]
     if wanted:
         features = np.concatenate([table.obsm[key] for key in FEATURES], axis=1)
@@ -239,6 +249,26 @@ def run_fold(
         row |= {f"norm_{key}": summary["normalised"][key] for key in SUMMARY_KEYS}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def aligned_retrieval(sdata, model, test_out, train_names, test_names, *, k: int = 50) -> np.ndarray:
+    """Weights ``(n_test, n_train)`` averaging, for every test spot, the ``k`` training spots whose gene-spot
+    embeddings lie nearest (geodesic distance) to its image-spot embedding; ``test_out`` is ``predict``'s table."""
+    import torch
+
+    from hyperst.geometry import lorentz
+
+    train_sections = sorted(set(sdata.tables["table"].obs.loc[train_names, "section"].astype(str)))
+    train_out = hst.tl.predict(
+        sdata, model, spots_key=[f"{s}_spots" for s in train_sections], inplace=False, device="cpu"
+    )
+    genes = torch.as_tensor(np.asarray(train_out[train_names].obsm["hyperst_gene_spot"]), dtype=torch.float64)
+    images = torch.as_tensor(np.asarray(test_out[test_names].obsm["hyperst_image_spot"]), dtype=torch.float64)
+    distances = lorentz.pairwise_dist(images, genes, float(test_out.uns["hyperst"]["curvature"]))
+    nearest = torch.topk(distances, min(k, len(train_names)), largest=False).indices.numpy()
+    weights = np.zeros((len(test_names), len(train_names)))
+    np.put_along_axis(weights, nearest, 1.0 / nearest.shape[1], axis=1)
+    return weights
 
 
 def summarise(results: pd.DataFrame, scale: str = "raw", count: str = "folds") -> pd.DataFrame:
@@ -354,7 +384,12 @@ def main(args: argparse.Namespace) -> pd.DataFrame:
     jobs += [(args.patient_section, seed) for seed in args.patient_seeds if (args.patient_section, seed) not in jobs]
     methods = args.methods or list(HYPERST_VARIANTS) + list(BASELINES)
     # Baselines together first (seconds), then one HyperST variant at a time: every result is saved at once.
-    groups = [[m for m in methods if m in BASELINES]] + [[m] for m in methods if m in HYPERST_VARIANTS]
+    # The members of other kinds come from the "HyperST" fit and run with it.
+    members = [m for m in methods if m in MEMBERS]
+    if members and "HyperST" not in methods:
+        raise SystemExit(f"{members} are derived from the 'HyperST' fit: add 'HyperST' to --methods.")
+    groups = [[m for m in methods if m in BASELINES]]
+    groups += [[m, *members] if m == "HyperST" else [m] for m in methods if m in HYPERST_VARIANTS]
     others = sorted(set(sdata.tables["table"].obs["section"].astype(str)) - {args.patient_section})
     # (test sections, seed, per_section): every fold, then the other direction (train on the held-out patient alone,
     # score each other section).

@@ -12,7 +12,7 @@ as whole spatial tiles (seeded), and every method is scored on the other measure
   spots);
 - (a) the base model unadapted; (b) HyperST from scratch on the chosen spots (``hst.tl.fit`` with the same
   schedule as adaptation: 50 epochs at most, lr 1e-3, batch 64); (c) ridge on the chosen spots; (d) ridge on
-  C2-C6 plus the chosen spots (``accuracy.ridge``).
+  C2-C6 plus the chosen spots (``hyperst.baselines.ridge_probe``, the ridge of ``hst.tl.cross_validate``).
 
 ::
 
@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import sparse
 
 import hyperst as hst
-from hyperst import metrics
+from hyperst import baselines, metrics
 
 TEST_SECTION = "B4"
 FRACTIONS = (0.05, 0.1, 0.25, 0.5)
@@ -122,8 +122,8 @@ def run_seed(sdata, panel: list[str], seed: int, fractions, *, epochs: int, meth
         for name, train in ((RIDGE_FEW, few), (RIDGE_ALL, np.concatenate([source_rows, few]))):
             if name in methods:
                 start = time.perf_counter()
-                model = acc.ridge(features[train].shape, seed=seed).fit(features[train], targets[train])
-                results[name] = (model.predict(features[test]), time.perf_counter() - start, 0)
+                prediction = baselines.ridge_probe(features[train], targets[train], features[test], seed=seed)
+                results[name] = (prediction, time.perf_counter() - start, 0)
         normalised = expression(counts[test], "normalised", library[test], metrics.TARGET_SUM)
         for name, (prediction, seconds, epochs_run) in results.items():
             summary = metrics.score(targets[test], prediction, panel, normalised_observed=normalised)[1]

@@ -29,6 +29,7 @@ BASE = {
     "hyperst._docs",
     "hyperst._threads",
     "hyperst.metrics",
+    "hyperst.baselines",
 }
 # Layer -> the layers it may import (besides itself and BASE).
 ALLOWED: dict[str, set[str]] = {

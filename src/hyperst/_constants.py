@@ -35,6 +35,12 @@ FeatureScaling = Literal["training", "section"]
 # What `hst.tl.adapt` moves: the decoder ("head"), the image path after the encoder ("image") or everything ("all").
 AdaptParts = Literal["head", "image", "all"]
 Normalisation = Literal["library_size", "panel"]  # how `evaluate` normalises: the whole row, or the panel only
+# What `hst.tl.cross_validate(baselines=...)` runs beside HyperST (hyperst.baselines): a ridge probe, BLEEP-style
+# kNN retrieval, and the shuffled-image control (a control: never the "best baseline" HyperST is compared with).
+Baseline = Literal["ridge", "knn", "shuffled"]
+BASELINE_CONTROLS: Final = ("shuffled",)
+# The two scales `evaluate` and `cross_validate` score on: log2(1 + count), and library-size-normalised observations.
+Scale = Literal["raw", "normalised"]
 
 
 def choices(literal: Any) -> tuple[str, ...]:
@@ -108,6 +114,24 @@ class Key:
     def embedding(stream: Stream) -> str:
         """``obsm`` key of a stream's embeddings in the output table, e.g. ``"hyperst_image_spot"``."""
         return f"{Key.UNS}_{stream}"
+
+
+class Column:
+    """Columns of the table :func:`hyperst.tl.cross_validate` returns; derived names are functions."""
+
+    PCC: Final = "pcc_mean"  # HyperST's fixed-panel mean r
+    DIFFERENCE: Final = "difference"  # HyperST's mean r minus the best baseline's, fold by fold
+    BASELINES: Final = "baselines"  # `DataFrame.attrs` entry: per scale, the best baseline, the paired summary
+
+    @staticmethod
+    def scaled(name: str, scale: Scale) -> str:
+        """Return the column on ``scale``: ``name`` on the raw scale, ``f"{name}_norm"`` on the normalised one."""
+        return name if scale == "raw" else f"{name}_norm"
+
+    @staticmethod
+    def baseline(method: str, scale: Scale) -> str:
+        """Return the column of a baseline's mean r on ``scale``, e.g. ``"pcc_mean_ridge"``, ``"pcc_mean_norm_ridge"``."""
+        return f"{Column.scaled(Column.PCC, scale)}_{method}"
 
 
 class Unit:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from hyperst import metrics
-from hyperst._constants import INTERVAL_Z, OOD_THRESHOLD, Key
+from hyperst._constants import INTERVAL_COVERAGE, OOD_THRESHOLD, Baseline, Column, Key
 from hyperst._docs import doc_layer, doc_params, doc_table_key_counts
 from hyperst._logging import logger
 
@@ -26,6 +28,7 @@ def cross_validate(
     genes: list[str] | None = None,
     layer: str | None = None,
     seed: int = 0,
+    baselines: Sequence[Baseline] | None = None,
     **fit_kwargs: Any,
 ) -> pd.DataFrame:
     """Train on all groups but one and score the held-out one, for every group (or ``n_splits`` folds of groups).
@@ -49,6 +52,13 @@ def cross_validate(
     {layer}
     seed
         Seed of every fold's training (and of the fold assignment with ``n_splits``).
+    baselines
+        Methods to run beside HyperST on the same folds, training spots, target scale, image features and panel
+        (:mod:`hyperst.baselines`): ``"ridge"`` (a linear probe: PCA and ridge regression), ``"knn"`` (BLEEP-style
+        retrieval: the mean expression of the 50 nearest training spots) and ``"shuffled"`` (a control: the ridge
+        probe on features permuted across spots within each section; it should score near 0). They read the
+        frozen encoder's spot and niche features; with a trained encoder (``"cnn"``, LoRA) the frozen
+        ``"squidpy"`` features of the same crops (logged). They cost seconds per fold.
     **fit_kwargs
         Options of :func:`hyperst.tl.fit` (``encoder``, ``max_epochs``, ``embed_dim``, ...).
 
@@ -59,22 +69,34 @@ def cross_validate(
     ``_norm``); for a calibrated ensemble also ``coverage`` and ``sd_error_spearman``, and with an
     out-of-distribution reference ``ood_flagged``, the share of held-out spots flagged.
 
+    With ``baselines``, also each baseline's mean r, ``pcc_mean_<method>`` and ``pcc_mean_norm_<method>``, and
+    ``difference`` / ``difference_norm``: HyperST's mean r minus the best baseline's (the one with the highest mean
+    over the folds, controls excluded) on each fold. ``result.attrs["baselines"]`` holds, per scale (``"raw"``,
+    ``"normalised"``), the best baseline, the mean and sd of the paired differences, the folds HyperST is ahead
+    on, every method's mean r and the one-line ``verdict`` that is also logged;
+    :func:`hyperst.pl.cross_validation` draws it.
+
     Examples
     --------
     >>> cv = hst.tl.cross_validate(sdata, groupby="section", max_epochs=20)  # doctest: +SKIP
     >>> cv[["held_out", "pcc_mean", "pcc_mean_norm"]]  # doctest: +SKIP
+    >>> cv = hst.tl.cross_validate(sdata, baselines=("ridge", "knn", "shuffled"))  # doctest: +SKIP
+    >>> cv.attrs["baselines"]["normalised"]["verdict"]  # doctest: +SKIP
     """
+    from hyperst import baselines as kernels
     from hyperst.data import check_spatialdata, expression, group_kfold, leave_one_group_out, log2p
+    from hyperst.tl._baselines import baseline_features, compare, score_baselines
     from hyperst.tl._fit import prepare_fit
 
     check_spatialdata(sdata, "hst.tl.cross_validate")
+    methods = kernels.check_baselines(baselines)
     job = prepare_fit(sdata, {"table_key": table_key, "genes": genes, "layer": layer, "seed": seed, **fit_kwargs})
     spots = job.spots
     if n_splits is None:
         splits = leave_one_group_out(spots.obs, groupby)
     else:
         splits = group_kfold(spots.obs, groupby, n_splits=n_splits, seed=seed)
-    rows = []
+    rows, image_features = [], None
     for fold, split in enumerate(splits):
         train = split.train[spots.trainable[split.train]]
         test = split.test[spots.trainable[split.test]]
@@ -89,16 +111,34 @@ def cross_validate(
         )
         counts, library = spots.counts[test], spots.library_size[test]
         normalised = expression(counts, "normalised", library, metrics.TARGET_SUM)
-        rows[-1].update(_summaries(log2p(counts), outputs["predicted"], job.genes, normalised))
-        if "predicted_sd" in outputs:  # on the model's scale, as `evaluate` scores it
+        rows[-1].update(_summaries(log2p(counts), outputs["predicted"], normalised, job.genes))
+        if methods:
+            if image_features is None:  # the model's frozen features (stored), or squidpy's for a trained encoder
+                where = {"device": job.inference_device, "n_jobs": job.n_jobs}
+                frozen = model.frozen_features(spots, **where) if model.encoder.frozen else None
+                image_features = baseline_features(model, spots, frozen, progress=False, **where)
+            targets = log2p(model.scaled_counts(spots)[0])  # the model's scale, as HyperST learns it
+            by_method = kernels.predict_baselines(
+                image_features, targets, train, test, methods=methods, groups=spots.section_of, seed=seed
+            )
+            scorer = partial(_summaries, genes=job.genes)
+            rows[-1].update(score_baselines(by_method, scorer, observed=log2p(counts), normalised=normalised))
+        if "predicted_sd" in outputs:  # on the model's scale, at each spot's depth, as `evaluate` scores it
             observed = log2p(model.scaled_counts(spots)[0][test])
             sd, predicted = outputs["predicted_sd"], outputs["predicted"]
-            rows[-1].update(metrics.uncertainty_metrics(observed, predicted, sd, job.genes, z=INTERVAL_Z)[1])
+            depth = library / model.calibration.reference_depth
+            interval = metrics.observed_interval_metrics(
+                observed, predicted, sd, depth, job.genes, scale=model.target, coverage=INTERVAL_COVERAGE
+            )
+            rows[-1].update(interval[1])
         if "ood" in outputs:
             rows[-1]["ood_flagged"] = float(np.mean(outputs["ood"] > OOD_THRESHOLD))
-    return pd.DataFrame(rows).set_index("fold")
+    table = pd.DataFrame(rows).set_index("fold")
+    if methods:
+        table.attrs[Column.BASELINES] = compare(table, methods, kernels.comparable(methods))
+    return table
 
 
-def _summaries(observed: np.ndarray, predicted: np.ndarray, genes: list[str], normalised: np.ndarray) -> dict:
+def _summaries(observed: np.ndarray, predicted: np.ndarray, normalised: np.ndarray, genes: list[str]) -> dict:
     summary = metrics.score(observed, predicted, genes, normalised_observed=normalised)[1]
     return summary["raw"] | {f"{k}_norm": v for k, v in summary["normalised"].items()}
