@@ -286,13 +286,15 @@ class HyperST:
             ``num_workers`` (DataLoader worker processes) and ``n_jobs`` (processes reading crops, and computing
             ``"squidpy"`` features, before training).
 
-        The keywords the groups replaced (``lr=``, ``accelerator=``, ``n_jobs=``, ...), ``train=`` and
-        ``validation=`` (now ``train_rows`` / ``validation_rows``) and ``features=`` (frozen features of every spot,
-        now put into the feature store) still work for one release, with a :class:`DeprecationWarning`.
-
         Returns
         -------
         The model, trained, with :attr:`history` and :attr:`train_params` filled.
+
+        Notes
+        -----
+        The keywords the groups replaced (``lr=``, ``accelerator=``, ``n_jobs=``, ...), ``train=`` and
+        ``validation=`` (now ``train_rows`` / ``validation_rows``) and ``features=`` (frozen features of every spot,
+        now put into the feature store) still work for one release, with a :class:`DeprecationWarning`.
         """
         if train_rows is None:
             raise TypeError("`HyperST.train` needs `train_rows`: the row positions into `spots` to train on.")
