@@ -189,6 +189,15 @@ def observed_draws(
     return np.log2(1.0 + (counts if scale == "raw" else counts / depth))
 
 
+def in_interval(observed: np.ndarray, simulated: np.ndarray, coverage: float) -> np.ndarray:
+    """``(n, n_genes)``: whether each measured value lies in the central ``coverage`` of its simulated values.
+
+    ``simulated`` is ``(n, n_genes, draws)`` (:func:`observed_draws`).
+    """
+    low, high = np.quantile(simulated, [(1 - coverage) / 2, (1 + coverage) / 2], axis=-1)
+    return (observed >= low) & (observed <= high)
+
+
 def observed_interval_metrics(
     observed: np.ndarray,
     mean: np.ndarray,
@@ -213,8 +222,7 @@ def observed_interval_metrics(
     for start in range(0, len(observed), step):
         rows = slice(start, start + step)
         simulated = observed_draws(mean[rows], sd[rows], depth[rows], scale=scale, seed=seed + start)
-        low, high = np.quantile(simulated, [(1 - coverage) / 2, (1 + coverage) / 2], axis=-1)
-        covered[rows] = (observed[rows] >= low) & (observed[rows] <= high)
+        covered[rows] = in_interval(observed[rows], simulated, coverage)
         spread[rows], error[rows] = simulated.std(axis=-1), np.abs(observed[rows] - simulated.mean(axis=-1))
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = _pearson_columns(stats.rankdata(spread, axis=0), stats.rankdata(error, axis=0))

@@ -74,7 +74,7 @@ class Calibration:
 
         ``depth`` is their library sizes ``(n,)``, ``scale`` the model's target scale.
         """
-        from hyperst.metrics import observed_draws
+        from hyperst.metrics import in_interval, observed_draws
 
         n = len(observed)
         if n < 2:
@@ -88,12 +88,9 @@ class Calibration:
         for _ in range(FACTOR_STEPS):  # bisection of log(factor), all genes at once: coverage grows with the factor
             calibration.factors = np.exp((low + high) / 2)
             simulated = observed_draws(mean, calibration.sd(mean, members_sd), ratio, scale=scale, seed=seed)
-            bounds = np.quantile(simulated, [(1 - INTERVAL_COVERAGE) / 2, (1 + INTERVAL_COVERAGE) / 2], axis=-1)
-            covered = ((observed >= bounds[0]) & (observed <= bounds[1])).mean(axis=0)
-            low, high = (
-                np.where(covered < INTERVAL_COVERAGE, np.log(calibration.factors), low),
-                np.where(covered < INTERVAL_COVERAGE, high, np.log(calibration.factors)),
-            )
+            too_narrow = in_interval(observed, simulated, INTERVAL_COVERAGE).mean(axis=0) < INTERVAL_COVERAGE
+            middle = np.log(calibration.factors)
+            low, high = np.where(too_narrow, middle, low), np.where(too_narrow, high, middle)
         calibration.factors = np.exp(high)
         return calibration
 
