@@ -25,6 +25,8 @@ def test_fit_predict_from_obsm(sdata_with_embeddings, fast_fit_kwargs):
     options = {**fast_fit_kwargs, "encoder": "features", "encoder_kwargs": {"spot_key": "emb_spot"}}
     model = hst.tl.fit(sdata, max_epochs=15, **options)
     assert model.encoder.out_dim == 16 and model.encoder.frozen
+    # table features have no crops to view: the OOD reference holds each training spot once, not a copy per view
+    assert model.ood_reference.n_reference == model.train_params["n_train_spots"]
     hst.tl.predict(sdata, model)
     out = sdata.tables["hyperst"]
     assert out.uns["hyperst"]["encoder"]["name"] == "features"

@@ -309,7 +309,7 @@ class HyperST:
         trainer, loader = options["trainer_kwargs"], options["loader_kwargs"]
         features = self._training_features(spots, train_rows, fit_scaler, trainer, loader, progress_bar)
         views = None
-        if features is not None and self.n_views:
+        if features is not None and self.n_views and self._reads_crops:
             logger.info("Training on %d augmented views of every spot besides its crops.", self.n_views)
             where = inference_device(trainer["accelerator"])
             views = self._view_features(spots, crop_views(self.n_views), where, loader["n_jobs"])
@@ -420,14 +420,19 @@ class HyperST:
             member.cpu()
         return runs
 
+    @property
+    def _reads_crops(self) -> bool:
+        """Whether the encoder reads crops, which views can change (not features read from the table)."""
+        return not isinstance(self.encoder, _training_data.PrecomputedFeatures)
+
     def _view_features(
         self, spots: SpotData, views: tuple[CropView, ...], device: str, n_jobs: int, progress: bool = False
     ) -> list[_training_data.Features] | None:
         """Scaled frozen-encoder features of every spot seen through each of ``views`` (feature store, else computed).
 
-        ``None`` for a trainable encoder (its crops are read through a view instead) or features read from the table.
+        ``None`` for a trainable encoder: its crops are read through a view instead.
         """
-        if not self.encoder.frozen or isinstance(self.encoder, _training_data.PrecomputedFeatures):
+        if not self.encoder.frozen:
             return None
         return [
             self._scaled_features(
@@ -493,7 +498,7 @@ class HyperST:
         flagged for that alone.
         """
         image = [self._predict_arrays(spots, train, heads=False, **passes)["image_features"]]
-        views = crop_views(max(OOD_VIEWS, self.n_views))
+        views = crop_views(max(OOD_VIEWS, self.n_views)) if self._reads_crops else ()
         features = self._view_features(spots, views, passes["device"], passes["n_jobs"]) or [None] * len(views)
         for view, viewed in zip(views, features, strict=True):
             options = passes | {"features": viewed}
