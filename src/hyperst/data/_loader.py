@@ -152,6 +152,7 @@ class _BatchReader:
         self.indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
         self.plan = batch_plan(spots, self.indices, batch_size)
         self.levels: dict[int, list[_image.ImageLevel]] = {}  # each process fills its own
+        self.blocks = _image.BlockCache()  # image chunks read, each process its own
         self.in_workers = False
 
     def __len__(self) -> int:
@@ -162,7 +163,10 @@ class _BatchReader:
         outputs = []
         for kind in self.kinds:
             rows = self.indices[positions]
-            crops = read_batch(self.spots, section, rows, kind=kind, size=self.size, fill=self.fill, levels=self.levels)
+            crops = read_batch(
+                self.spots, section, rows, kind=kind, size=self.size, fill=self.fill, levels=self.levels,
+                blocks=self.blocks,
+            )  # fmt: skip
             outputs.append(crops if self.transform is None else self.transform(crops))
         if self.in_workers:  # torch tensors travel through shared memory, numpy arrays through a pickled pipe
             import torch
