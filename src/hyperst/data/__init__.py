@@ -29,6 +29,7 @@ _LAZY_IMPORTS: dict[str, str] = {
     "SpotDataset": "hyperst.data._dataset",
     "batch_plan": "hyperst.data._crops",
     "check_counts": "hyperst.data._table",
+    "check_genes": "hyperst.data._table",
     "check_spatialdata": "hyperst.data._table",
     "check_image": "hyperst.data._image",
     "check_n_jobs": "hyperst.data._loader",
@@ -82,6 +83,7 @@ __all__ = [  # kept in sync with _LAZY_IMPORTS by a test
     "SpotDataset",
     "batch_plan",
     "check_counts",
+    "check_genes",
     "check_spatialdata",
     "check_image",
     "check_n_jobs",
@@ -150,6 +152,7 @@ if TYPE_CHECKING:
     from hyperst.data._spots import SpotData, prepare_spots
     from hyperst.data._table import (
         check_counts,
+        check_genes,
         check_spatialdata,
         check_unique_genes,
         count_matrix,

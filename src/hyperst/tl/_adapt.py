@@ -124,7 +124,7 @@ def adapt(
     >>> new = hst.tl.adapt(lab, model, spots=0.1, seed=0)  # doctest: +SKIP
     >>> hst.tl.predict(lab, new)  # doctest: +SKIP
     """
-    from hyperst.data import get_table, prepare_spots
+    from hyperst.data import check_genes, get_table, prepare_spots
     from hyperst.tl._checks import check_sdata_and_model
     from hyperst.tl._fit import FitJob
     from hyperst.train import lightning_device
@@ -132,12 +132,10 @@ def adapt(
     check_sdata_and_model(sdata, model, "hst.tl.adapt")
     _check_adapt(model, train, validation, spots, refit_scaler)
     table = get_table(sdata, table_key)
-    missing = [g for g in model.genes if g not in table.var_names]
-    if missing:
-        raise KeyError(
-            f"Table {table_key!r} lacks {len(missing)} of the model's {len(model.genes)} genes (e.g. {missing[:5]}); "
-            "the adapted model keeps the model's panel. Rename the table's genes to match `model.genes`."
-        )
+    check_genes(
+        table, model.genes, table_key, panel="model",
+        fix="The adapted model keeps the model's panel: rename the table's genes to match `model.genes`.",
+    )  # fmt: skip
     prepared = prepare_spots(
         sdata,
         table_key=table_key,
