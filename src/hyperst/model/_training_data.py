@@ -148,17 +148,6 @@ def scaled_counts(spots: SpotData, scale: TargetScale, reference: float | None) 
     return spot, niche_means(spot, spots.neighbours)
 
 
-def standardise_per_section(features: np.ndarray, section_of: np.ndarray) -> np.ndarray:
-    """Standardise ``(n, d)`` features within each section (mean 0, sd 1 per column; constant columns centred)."""
-    out = np.empty_like(features, dtype=np.float32)
-    for section in np.unique(section_of):
-        rows = section_of == section
-        block = features[rows].astype(np.float64)
-        std = block.std(axis=0)
-        out[rows] = (block - block.mean(axis=0)) / np.where(std > 1e-8, std, 1.0)
-    return out
-
-
 def check_rows(spots: SpotData, rows: np.ndarray, name: str) -> np.ndarray:
     """Return the trainable spots of ``rows`` (row positions into ``spots``); say how many were left out."""
     rows = np.asarray(rows, dtype=int)
