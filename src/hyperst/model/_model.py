@@ -663,7 +663,7 @@ class HyperST:
         config = {
             "genes": self.genes,
             "encoder": {"name": self.encoder.name, "class": type(self.encoder).__qualname__, "config": encoder_config},
-            "module": self.config.to_dict(),
+            "hyperparameters": self.config.to_dict(),
             "target": self.target_record(),
             "feature_scaling": self.feature_scaling,
             "background": self.background,
@@ -703,7 +703,7 @@ class HyperST:
             background=config["background"],
             n_views=config["n_views"],
             n_models=len(record.members),
-            **config["module"],
+            **config["hyperparameters"],
         )
         model.reference_library_size = config["target"]["reference_library_size"]
         for number, (member, state) in enumerate(zip(model.members, record.members, strict=True)):
