@@ -29,7 +29,7 @@ from hyperst._constants import (
     check_count,
 )
 from hyperst._logging import logger
-from hyperst.data import CropView, crop_views, log2p
+from hyperst.data import CropView, crop_views, log2p, reference_library_size, scaled_spot_counts
 from hyperst.model import _inference, _save_load, _scaling, _training_data
 from hyperst.model._options import accepts_old_keywords, group_options
 from hyperst.model._save_load import ModelRecord
@@ -207,7 +207,7 @@ class HyperST:
 
     def scaled_counts(self, spots: SpotData) -> tuple[np.ndarray, np.ndarray] | None:
         """Spot and niche counts of ``spots`` on the model's scale, before the logarithm (``None`` without counts)."""
-        return _training_data.scaled_counts(spots, self.target, self.reference_library_size)
+        return scaled_spot_counts(spots, self.target, self.reference_library_size)
 
     # ------------------------------------------------------------------ training
     @accepts_old_keywords
@@ -300,7 +300,7 @@ class HyperST:
         augment = self._check_augment(augment, stain_augment)
         stain_augment = stain_augment if augment else 0.0
         if self.target == "normalised":
-            self.reference_library_size = _reference_library_size(spots, train_rows)
+            self.reference_library_size = reference_library_size(spots.library_size[train_rows])
         trainer, loader = options["trainer_kwargs"], options["loader_kwargs"]
         features = self._training_features(spots, train_rows, fit_scaler, trainer, loader, progress_bar)
         views = None
@@ -493,7 +493,7 @@ class HyperST:
             outputs["predicted"],
             outputs["sd"],
             spots.library_size[validation],
-            reference_depth=_reference_library_size(spots, train),
+            reference_depth=reference_library_size(spots.library_size[train]),
             scale=self.target,
         )
         factors = self.calibration.factors
@@ -734,14 +734,3 @@ def model_digest(model: HyperST) -> dict[str, str]:
     Names a model without saving it (the provenance :func:`hyperst.tl.adapt` records of its base model).
     """
     return _save_load.record_digest(model._to_record())
-
-
-def _reference_library_size(spots: SpotData, train: np.ndarray) -> float:
-    """Median library size of the training spots: the scale of the normalised target."""
-    sizes = spots.library_size[train]
-    if not (sizes > 0).any():
-        raise ValueError(
-            "target='normalised' divides by each spot's library size, but the training spots' rows sum to zero. "
-            "Check that the table holds raw counts (`layer=`), or train with target='raw'."
-        )
-    return float(np.median(sizes[sizes > 0]))

@@ -3,7 +3,8 @@
 :class:`ModelRecord` is what a saved model holds, without knowing the model class (scvi-tools' ``_save_load``):
 :meth:`HyperST._to_record <hyperst.HyperST._to_record>` and :meth:`HyperST._from_record
 <hyperst.HyperST._from_record>` map the model to and from it; this module writes a record to a folder, reads it
-back (upgrading older formats to today's, in :func:`_upgrade_config` and :func:`_upgrade_state`) and hashes it.
+back (upgrading older formats to today's, in :func:`_rename_keys`, :func:`_upgrade_config` and
+:func:`_upgrade_state`) and hashes it.
 
 Folder layout: ``config.json`` (format and package version, then the record's configuration: genes, encoder name
 and options, the head's ``"hyperparameters"``, training parameters, history, the ensemble's calibration), ``model.safetensors``
