@@ -22,7 +22,7 @@ BACKGROUND = 255  # white: the colour of glass in bright-field H&E, used to pad 
 # A dask slice costs about a millisecond of graph building and scheduling, far more than a crop's pixels: chunks up to
 # this size (as stored) are read whole, once, and windows are cut from them in numpy.
 BLOCK_MAX_BYTES = 2**26
-BLOCK_CACHE_BYTES = 2**28  # chunks kept per reader (as uint8 RGB), least recently used dropped first
+BLOCK_CACHE_BYTES = 2**25  # chunks kept per reader (as uint8 RGB), least recently used dropped first
 
 
 @dataclass(frozen=True)
