@@ -4,7 +4,8 @@ One batch is a set of spots of one section, in image-chunk order (:func:`~hypers
 holds the spot and the niche crops of the same spots. With ``n_jobs > 1`` the batches are read by a
 :class:`torch.utils.data.DataLoader`'s worker processes (each reads its own windows from the dask-backed image,
 single-threaded) and come back in order, so results do not depend on the number of workers; at most
-``2 * n_jobs`` batches are in flight, so memory stays bounded whatever the slide size. An optional ``transform``
+``2 * n_jobs`` batches are in flight, and each process keeps its own bounded cache of image chunks
+(:class:`~hyperst.data._image.BlockCache`), so memory stays bounded whatever the slide size. An optional ``transform``
 (e.g. a numpy feature encoder) runs in the workers too, so only its small outputs cross between processes.
 """
 
