@@ -81,3 +81,10 @@ def test_normalisation_removes_depth():
 def test_bad_input(observed, predicted, match):
     with pytest.raises(ValueError, match=match):
         metrics.per_gene_metrics(observed, predicted, range(observed.shape[1]))
+
+
+def test_observed_draws_stay_finite_for_a_very_wide_sd():
+    """The calibration's bisection tries factors up to 100x the members' sd: rates beyond numpy's Poisson range."""
+    mean, sd = np.full((3, 2), 2.0), np.full((3, 2), 40.0)  # levels up to ~200 log2 units
+    draws = metrics.observed_draws(mean, sd, np.array([0.5, 1.0, 8.0]), scale="raw", draws=50)
+    assert draws.shape == (3, 2, 50) and np.isfinite(draws).all() and draws.max() <= 51

@@ -18,6 +18,7 @@ TARGET_SUM = 1e4
 PER_GENE = ("pearson", "spearman", "mse", "mae")
 OBSERVED_DRAWS = 200  # simulated measurements per spot and gene (observed_draws)
 DRAW_CHUNK = 20_000_000  # simulated values held at once (160 MB)
+MAX_RATE = 2.0**50  # Poisson rates are capped here (log2 50: no measurement), within numpy's range (about 2^63)
 
 
 def per_gene_metrics(observed: np.ndarray, predicted: np.ndarray, genes: list[str] | pd.Index) -> pd.DataFrame:
@@ -185,7 +186,9 @@ def observed_draws(
     depth = np.asarray(depth, dtype=np.float64)[:, None, None]
     rng = np.random.default_rng(seed)
     level = mean[..., None] + sd[..., None] * rng.standard_normal((*mean.shape, draws))
-    counts = rng.poisson(np.maximum(np.exp2(level) - 1.0, 0.0) * depth)
+    # a wide sd tried by the calibration's bisection can reach levels whose rate overflows numpy's Poisson sampler
+    rate = np.minimum(np.maximum(np.exp2(np.minimum(level, 64.0)) - 1.0, 0.0) * depth, MAX_RATE)
+    counts = rng.poisson(rate)
     return np.log2(1.0 + (counts if scale == "raw" else counts / depth))
 
 

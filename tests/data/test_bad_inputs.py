@@ -152,7 +152,7 @@ def test_bad_counts(sdata, value, match):
 
 def test_missing_and_repeated_genes(sdata):
     before = _snapshot(sdata)
-    with pytest.raises(KeyError, match=r"not in table 'table': \['NOPE'\]"):
+    with pytest.raises(KeyError, match=r"Table 'table' lacks 1 of the 2 requested genes: \['NOPE'\]"):
         prepare_spots(sdata, genes=["G000", "NOPE"])
     with pytest.raises(ValueError, match="repeat"):
         prepare_spots(sdata, genes=["G000", "G000"])

@@ -1,4 +1,5 @@
-"""A model saved by an earlier release (format 1: the head's weights under ``module.``) loads and predicts the same."""
+"""A model saved by an earlier release (format 1: the head's weights under ``module.``) loads and predicts the same;
+saves before format 5 (the head's hyperparameters under ``"module"``) load with them under ``"hyperparameters"``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+import pytest
 import torch
 
 from hyperst.model import HyperST
@@ -43,7 +45,9 @@ def test_format1_save_written_again_loads_as_the_current_format(tmp_path):
 
     model = HyperST.load(SAVED)
     model.save(tmp_path / "again")
-    assert json.loads((tmp_path / "again" / "config.json").read_text())["format_version"] == FORMAT_VERSION
+    config = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert config["format_version"] == FORMAT_VERSION
+    assert "module" not in config and config["hyperparameters"] == model.config.to_dict()
     again = HyperST.load(tmp_path / "again")
     for key, value in model.network.state_dict().items():
         assert torch.equal(again.network.state_dict()[key], value), key
@@ -55,3 +59,18 @@ def test_background_survives_save_and_load(tmp_path):
         model.background = background
         model.save(tmp_path / background)
         assert HyperST.load(tmp_path / background).background == background
+
+
+def test_hyperparameters_saved_under_module_before_format_5_load(tmp_path):
+    """Format 4 and before kept the head's hyperparameters under "module": read under today's name."""
+    model = HyperST.load(SAVED)
+    model.save(tmp_path / "now")
+    config = json.loads((tmp_path / "now" / "config.json").read_text())
+    old = {("module" if k == "hyperparameters" else k): v for k, v in config.items()} | {"format_version": 4}
+    (tmp_path / "now" / "config.json").write_text(json.dumps(old))
+    loaded = HyperST.load(tmp_path / "now")
+    assert loaded.config.to_dict() == model.config.to_dict() == config["hyperparameters"]
+    assert loaded.background == model.background and loaded.n_views == model.n_views
+    (tmp_path / "now" / "config.json").write_text(json.dumps(old | {"format_version": 5}))
+    with pytest.raises(ValueError, match="lacks the keys"):  # format 5 has no "module" to rename
+        HyperST.load(tmp_path / "now")

@@ -120,7 +120,7 @@ def test_bad_arguments(counts_table):
     import anndata as ad
 
     table = counts_table.copy()
-    with pytest.raises(KeyError, match=r"not in table 'table': \['NOPE'\]"):
+    with pytest.raises(KeyError, match=r"Table 'table' lacks 1 of the 2 requested genes: \['NOPE'\]"):
         hst.pp.select_genes(table, method=["GENE1", "NOPE"])
     with pytest.raises(ValueError, match="repeat"):
         hst.pp.select_genes(table, method=["GENE1", "GENE1"])

@@ -10,6 +10,7 @@ from spatialdata import deepcopy as sd_deepcopy
 
 import hyperst as hst
 from hyperst.data import expression, log2p
+from hyperst.model._scaling import scaled_features
 
 
 @pytest.fixture
@@ -106,7 +107,8 @@ def test_predict_says_when_the_table_has_none_of_the_genes(sdata, toy_model, cap
     table.var_names = [f"other_{g}" for g in table.var_names]
     with caplog.at_level(logging.WARNING, logger="hyperst"):
         hst.tl.predict(sdata, toy_model)
-    assert "holds none of the model's" in caplog.text
+    n = len(toy_model.genes)
+    assert f"lacks {n} of the model's {n} genes" in caplog.text
     assert "observed" not in sdata.tables["hyperst"].layers
 
 
@@ -139,7 +141,7 @@ def test_section_feature_scaling_centres_each_section(sdata):
     options = {"encoder": "features", "encoder_kwargs": {"spot_key": "emb"}, "embed_dim": 8, "progress_bar": False}
     model = hst.tl.fit(sdata, max_epochs=1, feature_scaling="section", **options)
     spots = hst.data.prepare_spots(sdata, genes=model.genes)
-    scaled = model._scaled_features(model.frozen_features(spots), spots)[0]
+    scaled = scaled_features(model.frozen_features(spots), spots.section_of, model.feature_scaling)[0]
     for section in np.unique(spots.section_of):
         block = scaled[spots.section_of == section]
         np.testing.assert_allclose(block.mean(axis=0), 0, atol=1e-5)

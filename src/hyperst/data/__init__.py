@@ -29,6 +29,7 @@ _LAZY_IMPORTS: dict[str, str] = {
     "SpotDataset": "hyperst.data._dataset",
     "batch_plan": "hyperst.data._crops",
     "check_counts": "hyperst.data._table",
+    "check_genes": "hyperst.data._table",
     "check_spatialdata": "hyperst.data._table",
     "check_image": "hyperst.data._image",
     "check_n_jobs": "hyperst.data._loader",
@@ -50,6 +51,8 @@ _LAZY_IMPORTS: dict[str, str] = {
     "library_sizes": "hyperst.data._table",
     "log2p": "hyperst.data._scale",
     "scale_counts": "hyperst.data._scale",
+    "scaled_spot_counts": "hyperst.data._scale",
+    "reference_library_size": "hyperst.data._scale",
     "neighbour_graph": "hyperst.data._niches",
     "niche_means": "hyperst.data._niches",
     "obsm_features": "hyperst.data._obsm_features",
@@ -82,6 +85,7 @@ __all__ = [  # kept in sync with _LAZY_IMPORTS by a test
     "SpotDataset",
     "batch_plan",
     "check_counts",
+    "check_genes",
     "check_spatialdata",
     "check_image",
     "check_n_jobs",
@@ -103,6 +107,8 @@ __all__ = [  # kept in sync with _LAZY_IMPORTS by a test
     "library_sizes",
     "log2p",
     "scale_counts",
+    "scaled_spot_counts",
+    "reference_library_size",
     "neighbour_graph",
     "niche_means",
     "obsm_features",
@@ -145,11 +151,12 @@ if TYPE_CHECKING:
     from hyperst.data._loader import check_n_jobs, crop_batches, extract_crops
     from hyperst.data._niches import neighbour_graph, niche_means
     from hyperst.data._obsm_features import obsm_features
-    from hyperst.data._scale import log2p
+    from hyperst.data._scale import log2p, reference_library_size, scaled_spot_counts
     from hyperst.data._sections import Section
     from hyperst.data._spots import SpotData, prepare_spots
     from hyperst.data._table import (
         check_counts,
+        check_genes,
         check_spatialdata,
         check_unique_genes,
         count_matrix,

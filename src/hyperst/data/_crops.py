@@ -54,8 +54,12 @@ def iter_crops(
     check_crop_options([kind], size)
     indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
     levels: dict[int, list[_image.ImageLevel]] = {}
+    blocks = _image.BlockCache()
     for section, batch in batch_plan(spots, indices, batch_size):
-        yield batch, read_batch(spots, section, indices[batch], kind=kind, size=int(size), fill=fill, levels=levels)
+        crops = read_batch(
+            spots, section, indices[batch], kind=kind, size=int(size), fill=fill, levels=levels, blocks=blocks
+        )
+        yield batch, crops
 
 
 def check_crop_options(kinds: list[str], size: int) -> None:
@@ -96,10 +100,11 @@ def read_batch(
     size: int,
     fill: int = _image.BACKGROUND,
     levels: dict[int, list[_image.ImageLevel]] | None = None,
+    blocks: _image.BlockCache | None = None,
 ) -> np.ndarray:
     """``(len(rows), 3, size, size)`` uint8 ``kind`` crops of the spots ``rows`` (all of section ``section_index``).
 
-    ``levels`` caches each section's pyramid levels between calls.
+    ``levels`` caches each section's pyramid levels between calls, ``blocks`` the image chunks read.
     """
     section = spots.sections[section_index]
     levels = {} if levels is None else levels
@@ -116,6 +121,7 @@ def read_batch(
         scale=section.value_scale,
         fill=fill,
         paint=spots.background == "white",
+        blocks=blocks,
     )
     crops = np.stack(crops)
     if spots.view is None:

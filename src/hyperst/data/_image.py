@@ -1,11 +1,13 @@
 """Lazy access to H&E image elements: pyramid levels, channel and dtype checks, batched window reads.
 
-Windows are sliced from the dask array of one pyramid level and computed in batches (windows of one batch
-share chunk reads), so memory depends on the crop size and batch size, never on the slide size.
+Windows are cut from whole image chunks, each read once and kept in a :class:`BlockCache` while nearby windows
+need it (spots are visited in chunk order); chunks over :data:`BLOCK_MAX_BYTES` are sliced per group of nearby
+windows instead. Memory depends on the crop size, the batch size and the cache's bound, never on the slide size.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,10 @@ if TYPE_CHECKING:
     from xarray import DataArray
 
 BACKGROUND = 255  # white: the colour of glass in bright-field H&E, used to pad crops that leave the image
+# A dask slice costs about a millisecond of graph building and scheduling, far more than a crop's pixels: chunks up to
+# this size (as stored) are read whole, once, and windows are cut from them in numpy.
+BLOCK_MAX_BYTES = 2**26
+BLOCK_CACHE_BYTES = 2**25  # chunks kept per reader (as uint8 RGB), least recently used dropped first
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,33 @@ def value_scale(dtype: np.dtype, sample_max: float) -> float:
     return 1.0
 
 
+class BlockCache:
+    """Whole image chunks as ``(3, h, w)`` uint8, read once and kept for the next windows (one per crop reader).
+
+    At most about ``max_bytes`` are kept, the least recently used chunks dropped first; a batch whose windows touch
+    more chunks holds them all while it is cut.
+    """
+
+    def __init__(self, max_bytes: int = BLOCK_CACHE_BYTES) -> None:
+        self.max_bytes, self.nbytes = int(max_bytes), 0
+        self.blocks: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        block = self.blocks.get(key)
+        if block is not None:
+            self.blocks.move_to_end(key)
+        return block
+
+    def put(self, key: tuple, block: np.ndarray) -> None:
+        self.blocks[key] = block
+        self.nbytes += block.nbytes
+
+    def trim(self) -> None:
+        """Drop the least recently used chunks beyond the bound."""
+        while self.nbytes > self.max_bytes and len(self.blocks) > 1:
+            self.nbytes -= self.blocks.popitem(last=False)[1].nbytes
+
+
 def read_windows(
     level: ImageLevel,
     boxes: np.ndarray,
@@ -105,6 +138,7 @@ def read_windows(
     scale: float = 1.0,
     fill: int = BACKGROUND,
     paint: bool = False,
+    blocks: BlockCache | None = None,
 ) -> list[np.ndarray]:
     """Read square windows, resample each to ``size`` px and return ``(3, size, size)`` uint8 arrays.
 
@@ -126,28 +160,24 @@ def read_windows(
     paint
         Paint the background pixels white (:func:`paint_background`) at the level's resolution, before resampling,
         so a background's colour does not bleed into the tissue pixels next to it.
+    blocks
+        Chunks read by earlier calls on the same image (a reader's cache); default: kept for this call only.
     """
-    import dask
     from PIL import Image
 
     height, width = level.shape_yx
-    channel_index = slice(0, 3) if tuple(channels) == (0, 1, 2) else list(channels)
     plans = []
     for x0, y0, x1, y1 in np.asarray(boxes, dtype=float):
         ix0, iy0 = int(np.floor(x0)) - 1, int(np.floor(y0)) - 1  # one pixel margin for interpolation
         ix1, iy1 = int(np.ceil(x1)) + 1, int(np.ceil(y1)) + 1
         cx0, cy0, cx1, cy1 = max(ix0, 0), max(iy0, 0), min(ix1, width), min(iy1, height)
         plans.append((ix0, iy0, ix1, iy1, cx0, cy0, cx1, cy1, x0, y0, x1, y1))
-    # One dask slice per group of nearby windows (not per window): slicing and graph optimisation cost far more
-    # than the pixels of a crop, and windows of one batch lie in the same few chunks.
-    groups = _group_windows([p[4:8] for p in plans])
-    regions = [level.data[channel_index, y0:y1, x0:x1] for x0, y0, x1, y1 in (g[0] for g in groups)]
-    regions = [_to_uint8(np.asarray(r), scale) for r in dask.compute(*regions)] if regions else []
-    values: dict[int, np.ndarray] = {}
-    for ((gx0, gy0, _, _), members), region in zip(groups, regions, strict=True):
-        for i in members:
-            cx0, cy0, cx1, cy1 = plans[i][4:8]
-            values[i] = region[:, cy0 - gy0 : cy1 - gy0, cx0 - gx0 : cx1 - gx0]
+    clipped = [p[4:8] for p in plans]
+    channel_index = slice(0, 3) if tuple(channels) == (0, 1, 2) else list(channels)
+    if _blockwise(level):
+        values = _cut_from_blocks(level, clipped, channel_index, scale, BlockCache() if blocks is None else blocks)
+    else:
+        values = _read_groups(level, clipped, channel_index, scale)
     out = []
     for i, plan in enumerate(plans):
         ix0, iy0, ix1, iy1, cx0, cy0, cx1, cy1, x0, y0, x1, y1 = plan
@@ -167,6 +197,76 @@ def read_windows(
         # one 8-bit plane at a time: no channel-last copies, and faster than PIL's RGB path
         out.append(np.stack([_resize(np.ascontiguousarray(plane), size, box, Image) for plane in window]))
     return out
+
+
+def _blockwise(level: ImageLevel) -> bool:
+    """Whether windows are cut from whole chunks: a dask array whose chunks are at most :data:`BLOCK_MAX_BYTES`."""
+    chunks = getattr(level.data, "chunks", None)
+    if chunks is None or not hasattr(level.data, "dask"):
+        return False
+    return max(chunks[1]) * max(chunks[2]) * 3 * np.dtype(level.data.dtype).itemsize <= BLOCK_MAX_BYTES
+
+
+def _cut_from_blocks(
+    level: ImageLevel, windows: list[tuple[int, int, int, int]], channel_index: Any, scale: float, cache: BlockCache
+) -> dict[int, np.ndarray]:
+    """``{i: (3, y1 - y0, x1 - x0) uint8}`` of each non-empty window, cut from whole chunks (read once, in one call)."""
+    import dask
+
+    y_edges = np.cumsum((0, *level.data.chunks[1]))
+    x_edges = np.cumsum((0, *level.data.chunks[2]))
+    token = (getattr(level.data, "name", id(level.data)), str(channel_index), float(scale))
+    spans, needed = {}, {}
+    for i, (x0, y0, x1, y1) in enumerate(windows):
+        if x1 <= x0 or y1 <= y0:
+            continue
+        rows = range(np.searchsorted(y_edges, y0, "right") - 1, np.searchsorted(y_edges, y1 - 1, "right"))
+        columns = range(np.searchsorted(x_edges, x0, "right") - 1, np.searchsorted(x_edges, x1 - 1, "right"))
+        spans[i] = (rows, columns)
+        needed.update({(token, r, c): None for r in rows for c in columns})
+    missing = [key for key in needed if cache.get(key) is None]
+    reads = [level.data[channel_index, y_edges[r] : y_edges[r + 1], x_edges[c] : x_edges[c + 1]] for _, r, c in missing]
+    for key, block in zip(missing, dask.compute(*reads) if reads else (), strict=True):
+        block = _to_uint8(np.asarray(block), scale)
+        cache.put(key, block if block.base is None else block.copy())  # never a view of the caller's array
+    values = {}
+    for i, (rows, columns) in spans.items():
+        x0, y0, x1, y1 = windows[i]
+        if len(rows) == 1 and len(columns) == 1:  # inside one chunk: a view
+            by, bx = y_edges[rows[0]], x_edges[columns[0]]
+            values[i] = cache.get((token, rows[0], columns[0]))[:, y0 - by : y1 - by, x0 - bx : x1 - bx]
+            continue
+        window = np.empty((3, y1 - y0, x1 - x0), dtype=np.uint8)
+        for r in rows:
+            for c in columns:
+                by0, by1 = max(y0, y_edges[r]), min(y1, y_edges[r + 1])
+                bx0, bx1 = max(x0, x_edges[c]), min(x1, x_edges[c + 1])
+                block = cache.get((token, r, c))
+                window[:, by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0] = block[
+                    :, by0 - y_edges[r] : by1 - y_edges[r], bx0 - x_edges[c] : bx1 - x_edges[c]
+                ]
+        values[i] = window
+    cache.trim()
+    return values
+
+
+def _read_groups(
+    level: ImageLevel, windows: list[tuple[int, int, int, int]], channel_index: Any, scale: float
+) -> dict[int, np.ndarray]:
+    """``{i: (3, y1 - y0, x1 - x0) uint8}`` of each non-empty window: one slice per group of nearby windows."""
+    import dask
+
+    # One dask slice per group of nearby windows (not per window): slicing and graph optimisation cost far more
+    # than the pixels of a crop, and windows of one batch lie in the same few chunks.
+    groups = _group_windows(windows)
+    regions = [level.data[channel_index, y0:y1, x0:x1] for x0, y0, x1, y1 in (g[0] for g in groups)]
+    regions = [_to_uint8(np.asarray(r), scale) for r in dask.compute(*regions)] if regions else []
+    values: dict[int, np.ndarray] = {}
+    for ((gx0, gy0, _, _), members), region in zip(groups, regions, strict=True):
+        for i in members:
+            cx0, cy0, cx1, cy1 = windows[i]
+            values[i] = region[:, cy0 - gy0 : cy1 - gy0, cx0 - gx0 : cx1 - gx0]
+    return values
 
 
 def _group_windows(

@@ -4,7 +4,8 @@ One batch is a set of spots of one section, in image-chunk order (:func:`~hypers
 holds the spot and the niche crops of the same spots. With ``n_jobs > 1`` the batches are read by a
 :class:`torch.utils.data.DataLoader`'s worker processes (each reads its own windows from the dask-backed image,
 single-threaded) and come back in order, so results do not depend on the number of workers; at most
-``2 * n_jobs`` batches are in flight, so memory stays bounded whatever the slide size. An optional ``transform``
+``2 * n_jobs`` batches are in flight, and each process keeps its own bounded cache of image chunks
+(:class:`~hyperst.data._image.BlockCache`), so memory stays bounded whatever the slide size. An optional ``transform``
 (e.g. a numpy feature encoder) runs in the workers too, so only its small outputs cross between processes.
 """
 
@@ -152,6 +153,7 @@ class _BatchReader:
         self.indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
         self.plan = batch_plan(spots, self.indices, batch_size)
         self.levels: dict[int, list[_image.ImageLevel]] = {}  # each process fills its own
+        self.blocks = _image.BlockCache()  # image chunks read, each process its own
         self.in_workers = False
 
     def __len__(self) -> int:
@@ -162,7 +164,10 @@ class _BatchReader:
         outputs = []
         for kind in self.kinds:
             rows = self.indices[positions]
-            crops = read_batch(self.spots, section, rows, kind=kind, size=self.size, fill=self.fill, levels=self.levels)
+            crops = read_batch(
+                self.spots, section, rows, kind=kind, size=self.size, fill=self.fill, levels=self.levels,
+                blocks=self.blocks,
+            )  # fmt: skip
             outputs.append(crops if self.transform is None else self.transform(crops))
         if self.in_workers:  # torch tensors travel through shared memory, numpy arrays through a pickled pipe
             import torch

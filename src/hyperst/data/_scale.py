@@ -2,17 +2,22 @@
 
 ``"raw"`` is the paper's ``log2(1 + count)``. ``"normalised"`` divides each spot's counts by its library size (its
 total over all genes of its table row, not only the panel, as scanpy's ``normalize_total``) and multiplies by a
-reference library size (the median over the training spots) before the logarithm: sequencing depth, which differs
-many-fold between patients and runs, no longer dominates the target.
+reference library size (the median over the training spots, :func:`reference_library_size`) before the logarithm:
+sequencing depth, which differs many-fold between patients and runs, no longer dominates the target. The model's
+targets are a spot's and its niche's counts on that scale (:func:`scaled_spot_counts`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hyperst._constants import TargetScale, check_choice
+from hyperst.data._niches import niche_means
+
+if TYPE_CHECKING:
+    from hyperst.data._spots import SpotData
 
 
 def log2p(counts: Any) -> Any:
@@ -55,3 +60,30 @@ def counts_from_expression(
     if scale == "raw":
         return counts
     return counts * np.asarray(library_size, dtype=np.float64)[:, None] / reference
+
+
+def scaled_spot_counts(
+    spots: SpotData, scale: TargetScale, reference: float | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Spot and niche counts on ``scale`` before the logarithm; ``None`` for spots without counts.
+
+    On the normalised scale the niche is the mean of its spots' normalised counts, as the raw niche is the mean of
+    their raw counts.
+    """
+    if spots.counts is None:
+        return None
+    if scale == "raw":
+        return spots.counts, spots.niche_counts
+    spot = scale_counts(spots.counts, scale, spots.library_size, reference)
+    return spot, niche_means(spot, spots.neighbours)
+
+
+def reference_library_size(library_size: np.ndarray) -> float:
+    """Median of the training spots' (nonzero) library sizes ``(n,)``: the depth the normalised scale refers to."""
+    sizes = np.asarray(library_size)
+    if not (sizes > 0).any():
+        raise ValueError(
+            "target='normalised' divides by each spot's library size, but the training spots' rows sum to zero. "
+            "Check that the table holds raw counts (`layer=`), or train with target='raw'."
+        )
+    return float(np.median(sizes[sizes > 0]))

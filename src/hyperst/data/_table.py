@@ -6,11 +6,12 @@ Every check raises before anything is written, with the fix in the message; noth
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from hyperst._constants import Key
+from hyperst._logging import logger
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -160,15 +161,38 @@ def resolve_genes(table: AnnData, genes: Sequence[str] | None, table_key: str) -
     genes = [genes] if isinstance(genes, str) else list(genes)
     if len(set(genes)) != len(genes):
         raise ValueError(f"The requested genes repeat: {sorted({g for g in genes if genes.count(g) > 1})[:5]}.")
-    missing = [gene for gene in genes if gene not in table.var_names]
-    if missing:
-        raise KeyError(
-            f"{len(missing)} requested gene(s) are not in table {table_key!r}: {missing[:10]}. "
-            "Check the spelling (HGNC symbols) or select genes with `hst.pp.select_genes`."
-        )
+    fix = "Check the spelling (HGNC symbols) or select genes with `hst.pp.select_genes`."
+    check_genes(table, genes, table_key, fix=fix)
     if not genes:
         raise ValueError("The gene list is empty; pass at least one gene.")
     return genes
+
+
+def check_genes(
+    table: AnnData,
+    genes: Sequence[str],
+    table_key: str,
+    *,
+    fix: str,
+    panel: Literal["requested", "model"] = "requested",
+    warn: bool = False,
+) -> bool:
+    """Whether ``table`` holds every gene of ``genes``: the one check of a gene panel against a table.
+
+    When genes are missing, raise a ``KeyError`` (or log a warning and return ``False`` with ``warn=True``) that names
+    them, counted against ``panel`` (the genes asked for, or the model's), followed by ``fix`` (what to do).
+    """
+    held = set(table.var_names)
+    missing = [gene for gene in genes if gene not in held]
+    if not missing:
+        return True
+    of = f"the model's {len(genes)}" if panel == "model" else f"the {len(genes)} requested"
+    shown = f"{missing[:10]}" if len(missing) <= 10 else f"{missing[:10]} and {len(missing) - 10} more"
+    message = f"Table {table_key!r} lacks {len(missing)} of {of} genes: {shown}. {fix}"
+    if not warn:
+        raise KeyError(message)
+    logger.warning(message)
+    return False
 
 
 def count_matrix(table: AnnData, layer: str | None, table_key: str) -> Any:

@@ -29,8 +29,8 @@ from hyperst._constants import (
     check_count,
 )
 from hyperst._logging import logger
-from hyperst.data import CropView, crop_views, log2p
-from hyperst.model import _inference, _save_load, _training_data
+from hyperst.data import CropView, crop_views, log2p, reference_library_size, scaled_spot_counts
+from hyperst.model import _inference, _save_load, _scaling, _training_data
 from hyperst.model._options import accepts_old_keywords, group_options
 from hyperst.model._save_load import ModelRecord
 from hyperst.model._uncertainty import OOD_VIEWS, Calibration, OODReference, reference_groups
@@ -205,15 +205,9 @@ class HyperST:
             raise ValueError(f"`stain_augment` must be in [0, 1), got {stain_augment}.")
         return not self.encoder.frozen if augment is None else bool(augment)
 
-    def _scaled_features(self, features: tuple[np.ndarray, np.ndarray], spots: SpotData) -> tuple[np.ndarray, ...]:
-        """Frozen features as the network sees them before its scaler: per-section standardised if configured."""
-        if self.feature_scaling == "training":
-            return features
-        return tuple(_training_data.standardise_per_section(f, spots.section_of) for f in features)
-
     def scaled_counts(self, spots: SpotData) -> tuple[np.ndarray, np.ndarray] | None:
         """Spot and niche counts of ``spots`` on the model's scale, before the logarithm (``None`` without counts)."""
-        return _training_data.scaled_counts(spots, self.target, self.reference_library_size)
+        return scaled_spot_counts(spots, self.target, self.reference_library_size)
 
     # ------------------------------------------------------------------ training
     @accepts_old_keywords
@@ -230,7 +224,7 @@ class HyperST:
         seed: int = 0,
         augment: bool | None = None,
         stain_augment: float = 0.0,
-        fit_scaler: bool | np.ndarray = True,
+        fit_scaler: bool = True,
         progress_bar: bool = True,
         trainer_kwargs: dict[str, Any] | None = None,
         plan_kwargs: dict[str, Any] | None = None,
@@ -271,9 +265,9 @@ class HyperST:
             With ``augment``, also jitter the stain densities (HED) of the crops by up to this fraction (0.05 is
             Tellez et al.'s "HED-light"); trainable encoders only.
         fit_scaler
-            Frozen encoders: standardise features with the training spots' statistics (``True``), keep the
-            scaler as it is (``False``, fine-tuning a trained model: :func:`hyperst.tl.adapt`), or fit it on these
-            row positions of ``spots``.
+            Frozen encoders: standardise features with the training spots' statistics (``True``), or keep the
+            scaler as it is (``False``: fine-tuning a trained model, as :func:`hyperst.tl.adapt` does, whose
+            scaler :meth:`refit_scaler` may have fitted on the new slides' spots first).
         progress_bar
             Show progress bars.
         trainer_kwargs
@@ -293,8 +287,9 @@ class HyperST:
         Notes
         -----
         The keywords the groups replaced (``lr=``, ``accelerator=``, ``n_jobs=``, ...), ``train=`` and
-        ``validation=`` (now ``train_rows`` / ``validation_rows``) and ``features=`` (frozen features of every spot,
-        now put into the feature store) still work for one release, with a :class:`DeprecationWarning`.
+        ``validation=`` (now ``train_rows`` / ``validation_rows``), ``features=`` (frozen features of every spot,
+        now put into the feature store) and ``fit_scaler=<row positions>`` (now :meth:`refit_scaler` on those rows,
+        then ``fit_scaler=False``) still work for one release, with a :class:`DeprecationWarning`.
         """
         if train_rows is None:
             raise TypeError("`HyperST.train` needs `train_rows`: the row positions into `spots` to train on.")
@@ -305,7 +300,7 @@ class HyperST:
         augment = self._check_augment(augment, stain_augment)
         stain_augment = stain_augment if augment else 0.0
         if self.target == "normalised":
-            self.reference_library_size = _reference_library_size(spots, train_rows)
+            self.reference_library_size = reference_library_size(spots.library_size[train_rows])
         trainer, loader = options["trainer_kwargs"], options["loader_kwargs"]
         features = self._training_features(spots, train_rows, fit_scaler, trainer, loader, progress_bar)
         views = None
@@ -364,7 +359,7 @@ class HyperST:
         self,
         spots: SpotData,
         train_rows: np.ndarray,
-        fit_scaler: bool | np.ndarray,
+        fit_scaler: bool,
         trainer: dict[str, Any],
         loader: dict[str, Any],
         progress_bar: bool,
@@ -380,12 +375,9 @@ class HyperST:
             progress=progress_bar,
             lightning={k: trainer[k] for k in ("accelerator", "devices", "strategy")},
         )
-        features = self._scaled_features(features, spots)
-        if fit_scaler is not False:
-            rows = train_rows if fit_scaler is True else np.asarray(fit_scaler, dtype=int)
-            statistics = torch.from_numpy(np.concatenate([f[rows] for f in features]))
-            for member in self.members:
-                member.scaler.fit(statistics)
+        features = _scaling.scaled_features(features, spots.section_of, self.feature_scaling)
+        if fit_scaler:
+            _scaling.fit_scalers(self.members, features, train_rows)
         return features
 
     def _train_members(
@@ -435,11 +427,12 @@ class HyperST:
         if not self.encoder.frozen:
             return None
         return [
-            self._scaled_features(
+            _scaling.scaled_features(
                 self.frozen_features(
                     dataclasses.replace(spots, view=view), device=device, n_jobs=n_jobs, progress=progress
                 ),
-                spots,
+                spots.section_of,
+                self.feature_scaling,
             )
             for view in views
         ]
@@ -452,6 +445,29 @@ class HyperST:
             raise ValueError(f"The {self.encoder.name!r} encoder is trained with the model; it has no fixed features.")
         where = torch_device(device)
         return _training_data.frozen_features(self.encoder, spots, device=where, n_jobs=n_jobs, progress=progress)
+
+    def refit_scaler(
+        self,
+        spots: SpotData,
+        rows: np.ndarray | None = None,
+        *,
+        device: str = "auto",
+        n_jobs: int = DEFAULT_N_JOBS,
+        progress: bool = False,
+    ) -> HyperST:
+        """Fit every member's feature scaler on the frozen features of ``rows`` of ``spots`` (default every spot).
+
+        For a trained model meeting new slides (:func:`hyperst.tl.adapt` with ``refit_scaler=True``): their
+        features are standardised with their own statistics; train afterwards with ``fit_scaler=False``.
+        """
+        features = _scaling.scaled_features(
+            self.frozen_features(spots, device=device, n_jobs=n_jobs, progress=progress),
+            spots.section_of,
+            self.feature_scaling,
+        )
+        rows = np.arange(spots.n_spots) if rows is None else np.asarray(rows, dtype=int)
+        _scaling.fit_scalers(self.members, features, rows)
+        return self
 
     def _calibrate(
         self, spots: SpotData, train: np.ndarray, validation: np.ndarray | None, passes: dict[str, Any]
@@ -477,7 +493,7 @@ class HyperST:
             outputs["predicted"],
             outputs["sd"],
             spots.library_size[validation],
-            reference_depth=_reference_library_size(spots, train),
+            reference_depth=reference_library_size(spots.library_size[train]),
             scale=self.target,
         )
         factors = self.calibration.factors
@@ -554,7 +570,7 @@ class HyperST:
             )
         if self.encoder.frozen and self.feature_scaling == "section":  # every spot of a section sets its scale
             features = features or self.frozen_features(spots, device=device, n_jobs=n_jobs)
-            features = self._scaled_features(features, spots)
+            features = _scaling.scaled_features(features, spots.section_of, self.feature_scaling)
         indices = np.arange(spots.n_spots) if indices is None else np.asarray(indices, dtype=int)
         outputs = self._predict_arrays(
             spots,
@@ -647,7 +663,7 @@ class HyperST:
         config = {
             "genes": self.genes,
             "encoder": {"name": self.encoder.name, "class": type(self.encoder).__qualname__, "config": encoder_config},
-            "module": self.config.to_dict(),
+            "hyperparameters": self.config.to_dict(),
             "target": self.target_record(),
             "feature_scaling": self.feature_scaling,
             "background": self.background,
@@ -687,7 +703,7 @@ class HyperST:
             background=config["background"],
             n_views=config["n_views"],
             n_models=len(record.members),
-            **config["module"],
+            **config["hyperparameters"],
         )
         model.reference_library_size = config["target"]["reference_library_size"]
         for number, (member, state) in enumerate(zip(model.members, record.members, strict=True)):
@@ -718,14 +734,3 @@ def model_digest(model: HyperST) -> dict[str, str]:
     Names a model without saving it (the provenance :func:`hyperst.tl.adapt` records of its base model).
     """
     return _save_load.record_digest(model._to_record())
-
-
-def _reference_library_size(spots: SpotData, train: np.ndarray) -> float:
-    """Median library size of the training spots: the scale of the normalised target."""
-    sizes = spots.library_size[train]
-    if not (sizes > 0).any():
-        raise ValueError(
-            "target='normalised' divides by each spot's library size, but the training spots' rows sum to zero. "
-            "Check that the table holds raw counts (`layer=`), or train with target='raw'."
-        )
-    return float(np.median(sizes[sizes > 0]))

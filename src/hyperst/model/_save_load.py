@@ -3,10 +3,11 @@
 :class:`ModelRecord` is what a saved model holds, without knowing the model class (scvi-tools' ``_save_load``):
 :meth:`HyperST._to_record <hyperst.HyperST._to_record>` and :meth:`HyperST._from_record
 <hyperst.HyperST._from_record>` map the model to and from it; this module writes a record to a folder, reads it
-back (upgrading older formats to today's, in :func:`_upgrade_config` and :func:`_upgrade_state`) and hashes it.
+back (upgrading older formats to today's, in :func:`_rename_keys`, :func:`_upgrade_config` and
+:func:`_upgrade_state`) and hashes it.
 
 Folder layout: ``config.json`` (format and package version, then the record's configuration: genes, encoder name
-and options, head hyperparameters, training parameters, history, the ensemble's calibration), ``model.safetensors``
+and options, the head's ``"hyperparameters"``, training parameters, history, the ensemble's calibration), ``model.safetensors``
 (every tensor of the network, on the CPU), ``model_1.safetensors``, ... (the other members of an ensemble) and
 ``ood_reference.safetensors`` (the training spots' compressed image features that out-of-distribution scores
 compare with).
@@ -34,9 +35,13 @@ from packaging.version import Version
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 OOD_FILE = "ood_reference.safetensors"
-FORMAT_VERSION = 4  # 3: ensembles, calibration and the OOD reference; 4: the crop background and augmented views
+# 3: ensembles, calibration and the OOD reference; 4: the crop background and augmented views; 5: the head's
+# hyperparameters under "hyperparameters" (was "module", also the name of the package and of the network)
+FORMAT_VERSION = 5
 # Renamed state-dict prefixes, by the format version that renamed them (2: the head was ``module.`` before).
 _RENAMED = {2: {"module.": "head."}}
+# Renamed configuration keys, by the format version that renamed them.
+_RENAMED_KEYS = {5: {"module": "hyperparameters"}}
 # Values of configuration keys that saves before the key existed imply (in today's meaning).
 _DEFAULTS: dict[str, Any] = {
     "target": {"scale": "raw", "reference_library_size": None},  # before targets: raw
@@ -47,7 +52,7 @@ _DEFAULTS: dict[str, Any] = {
     "background": "keep",  # before format 4 crops were read as they were
     "n_views": 0,  # before format 4: no augmented views
 }
-_REQUIRED = ("format_version", "hyperst_version", "genes", "encoder", "module", "train_params", "is_trained")
+_REQUIRED = ("format_version", "hyperst_version", "genes", "encoder", "hyperparameters", "train_params", "is_trained")
 
 
 @dataclass
@@ -166,6 +171,15 @@ def _upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def _rename_keys(config: dict[str, Any]) -> dict[str, Any]:
+    """Return a saved configuration with the keys that later formats renamed under today's names."""
+    saved = config.get("format_version", FORMAT_VERSION)
+    for version_, renames in sorted(_RENAMED_KEYS.items()):
+        if isinstance(saved, int) and saved < version_:
+            config = {renames.get(k, k): v for k, v in config.items()}
+    return config
+
+
 def _upgrade_state(state: dict[str, torch.Tensor], format_version: int) -> dict[str, torch.Tensor]:
     """Rename the state-dict keys of an older save to today's names (a model saved before loads after)."""
     for version_, renames in sorted(_RENAMED.items()):
@@ -214,6 +228,8 @@ def _read_config(path: Path) -> dict[str, Any]:
         config = json.loads(file.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{file} is not valid JSON ({error}); the folder was modified or is incomplete.") from error
+    if isinstance(config, dict):
+        config = _rename_keys(config)
     if not isinstance(config, dict) or not set(_REQUIRED) <= set(config):
         raise ValueError(
             f"{file} lacks the keys {sorted(set(_REQUIRED) - set(config or {}))}; it was modified or is not ours."

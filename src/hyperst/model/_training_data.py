@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from hyperst._constants import TargetScale
 from hyperst._logging import logger
 from hyperst.data import (
     CropCache,
@@ -25,9 +24,7 @@ from hyperst.data import (
     crop_batches,
     encode_crops,
     log2p,
-    niche_means,
     obsm_features,
-    scale_counts,
     stored_features,
 )
 from hyperst.module import BATCH_FEATURES, BATCH_GENES, BATCH_IMAGE
@@ -132,31 +129,6 @@ def _moved(encoder: ImageEncoder, device: torch.device) -> Iterator[None]:
         yield
     finally:
         encoder.to(home)
-
-
-def scaled_counts(spots: SpotData, scale: TargetScale, reference: float | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """Spot and niche counts on the model's scale before the logarithm; ``None`` for spots without counts.
-
-    On the normalised scale the niche is the mean of its spots' normalised counts, as the raw niche is the mean of
-    their raw counts.
-    """
-    if spots.counts is None:
-        return None
-    if scale == "raw":
-        return spots.counts, spots.niche_counts
-    spot = scale_counts(spots.counts, scale, spots.library_size, reference)
-    return spot, niche_means(spot, spots.neighbours)
-
-
-def standardise_per_section(features: np.ndarray, section_of: np.ndarray) -> np.ndarray:
-    """Standardise ``(n, d)`` features within each section (mean 0, sd 1 per column; constant columns centred)."""
-    out = np.empty_like(features, dtype=np.float32)
-    for section in np.unique(section_of):
-        rows = section_of == section
-        block = features[rows].astype(np.float64)
-        std = block.std(axis=0)
-        out[rows] = (block - block.mean(axis=0)) / np.where(std > 1e-8, std, 1.0)
-    return out
 
 
 def check_rows(spots: SpotData, rows: np.ndarray, name: str) -> np.ndarray:

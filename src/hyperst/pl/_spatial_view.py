@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hyperst._constants import Key
-from hyperst.data import table_keys
+from hyperst.data import check_genes, table_keys
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -77,12 +77,11 @@ def plotted_genes(table: AnnData, genes: str | Sequence[str], table_key: str) ->
     genes = [genes] if isinstance(genes, str) else [str(g) for g in genes]
     if not genes:
         raise ValueError("`genes` is empty; pass one or more genes of the model's panel.")
-    missing = [g for g in genes if g not in table.var_names]
-    if missing:
-        raise KeyError(
-            f"Genes {missing} are not in table {table_key!r}, which holds the model's {table.n_vars} genes "
-            f"(e.g. {list(table.var_names[:5])}). Pick genes from `sdata.tables[{table_key!r}].var_names`."
-        )
+    check_genes(
+        table, genes, table_key,
+        fix=f"It holds the model's {table.n_vars} genes (e.g. {list(table.var_names[:5])}): pick genes from "
+        f"`sdata.tables[{table_key!r}].var_names`.",
+    )  # fmt: skip
     return list(dict.fromkeys(genes))
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 # adaptation"): the base rate overfits a few spots (decoder only: below the unadapted model at 5% and 10%); for
 # train="all" and "image" a tenth is the best or tied of 0.1 and 0.01 at every fraction on the raw scale.
 LR_SHARE = 0.1
+PANEL_FIX = "The adapted model keeps the model's panel: rename the table's genes to match `model.genes`."
 
 
 @doc_params(table_key=doc_table_key_counts, layer=doc_layer, image_key=doc_image_key)
@@ -124,20 +125,15 @@ def adapt(
     >>> new = hst.tl.adapt(lab, model, spots=0.1, seed=0)  # doctest: +SKIP
     >>> hst.tl.predict(lab, new)  # doctest: +SKIP
     """
-    from hyperst.data import get_table, prepare_spots
+    from hyperst.data import check_genes, get_table, prepare_spots
     from hyperst.tl._checks import check_sdata_and_model
     from hyperst.tl._fit import FitJob
-    from hyperst.train import lightning_device
+    from hyperst.train import inference_device, lightning_device
 
     check_sdata_and_model(sdata, model, "hst.tl.adapt")
     _check_adapt(model, train, validation, spots, refit_scaler)
     table = get_table(sdata, table_key)
-    missing = [g for g in model.genes if g not in table.var_names]
-    if missing:
-        raise KeyError(
-            f"Table {table_key!r} lacks {len(missing)} of the model's {len(model.genes)} genes (e.g. {missing[:5]}); "
-            "the adapted model keeps the model's panel. Rename the table's genes to match `model.genes`."
-        )
+    check_genes(table, model.genes, table_key, panel="model", fix=PANEL_FIX)
     prepared = prepare_spots(
         sdata,
         table_key=table_key,
@@ -157,8 +153,7 @@ def adapt(
         "patience": patience,
         "checkpoint": checkpoint,
         "progress_bar": progress_bar,
-        # Refit on every spot of the new slides (images only, no counts), else keep the base model's statistics.
-        "fit_scaler": np.arange(prepared.n_spots) if refit_scaler else False,
+        "fit_scaler": False,  # the base model's statistics, or the new slides' (refitted below)
         "trainer_kwargs": lightning_device(device),
         "plan_kwargs": {
             "lr": base.get("lr", PLAN_DEFAULTS["lr"]) * LR_SHARE if lr is None else lr,
@@ -177,6 +172,9 @@ def adapt(
         validation_groupby=validation_groupby,
     )
     new = copy.deepcopy(model)  # torch modules and numpy state copy whole; `model` is never touched
+    if refit_scaler:  # on every spot of the new slides (images only, no counts), on the device `train` encodes on
+        trainer = options["trainer_kwargs"]
+        new.refit_scaler(prepared, device=inference_device(trainer["accelerator"]), progress=progress_bar)
     logger.info("Adapting %s (%r) on %d spots.", model, train, len(rows))
     with contextlib.ExitStack() as stack:  # every member of an ensemble moves the same part
         for member in new.members:

@@ -213,20 +213,13 @@ def _has_model_genes(table: AnnData, model: HyperST, table_key: str) -> bool:
     One rule, whatever the number missing: predictions need only the image, so ``predict`` always goes on; measured
     values are paired with them (``layers["observed"]``, gene embeddings) only for a table with all the genes.
     """
-    missing = [g for g in model.genes if g not in table.var_names]
-    if not missing:
-        return True
-    what = "none" if len(missing) == len(model.genes) else f"{len(model.genes) - len(missing)}"
-    logger.warning(
-        "Table %r holds %s of the model's %d genes (missing e.g. %s): predicting all of them without "
-        "`layers['observed']`, so `hst.tl.evaluate` cannot score this table. Rename the table's genes to match "
-        "`model.genes` (same symbols, same case) to score it.",
-        table_key,
-        what,
-        len(model.genes),
-        missing[:5],
-    )
-    return False
+    from hyperst.data import check_genes
+
+    return check_genes(
+        table, model.genes, table_key, panel="model", warn=True,
+        fix="Predicting all of them without `layers['observed']`, so `hst.tl.evaluate` cannot score this table. "
+        "Rename the table's genes to match `model.genes` (same symbols, same case) to score it.",
+    )  # fmt: skip
 
 
 def _output_table(sdata, table_key, spots: SpotData, outputs: dict[str, np.ndarray], model: HyperST) -> AnnData:
