@@ -81,3 +81,11 @@ def test_normalisation_removes_depth():
 def test_bad_input(observed, predicted, match):
     with pytest.raises(ValueError, match=match):
         metrics.per_gene_metrics(observed, predicted, range(observed.shape[1]))
+
+
+def test_observed_draws_of_a_very_wide_sd_do_not_overflow():
+    # The calibration's bisection tries sds up to 100 times the members'; a level of 2^1000 once broke Poisson sampling.
+    mean, sd = np.full((3, 2), 5.0), np.full((3, 2), 300.0)
+    draws = metrics.observed_draws(mean, sd, np.array([0.5, 1.0, 20.0]), scale="raw", draws=50)
+    assert draws.shape == (3, 2, 50) and np.isfinite(draws).all()
+    assert draws.max() <= metrics.MAX_LOG2_LEVEL + np.log2(20.0) + 1

@@ -17,6 +17,7 @@ TOP_K = (10, 50, 200)
 TARGET_SUM = 1e4
 PER_GENE = ("pearson", "spearman", "mse", "mae")
 OBSERVED_DRAWS = 200  # simulated measurements per spot and gene (observed_draws)
+MAX_LOG2_LEVEL = 40.0  # highest expected log2(1 + count) observed_draws samples from (2^40: beyond any count)
 DRAW_CHUNK = 20_000_000  # simulated values held at once (160 MB)
 
 
@@ -185,7 +186,9 @@ def observed_draws(
     depth = np.asarray(depth, dtype=np.float64)[:, None, None]
     rng = np.random.default_rng(seed)
     level = mean[..., None] + sd[..., None] * rng.standard_normal((*mean.shape, draws))
-    counts = rng.poisson(np.maximum(np.exp2(level) - 1.0, 0.0) * depth)
+    # The calibration's bisection tries sds up to 100 times the members': cap the expected count far beyond any
+    # measured one (2^40) so that Poisson sampling never overflows.
+    counts = rng.poisson(np.clip(np.exp2(np.minimum(level, MAX_LOG2_LEVEL)) - 1.0, 0.0, None) * depth)
     return np.log2(1.0 + (counts if scale == "raw" else counts / depth))
 
 
