@@ -96,6 +96,13 @@ def test_without_validation_spots_the_networks_predict_alone_and_say_so(linear_s
     assert any("the networks predict alone" in r.getMessage() for r in caplog.records)
 
 
+def test_adapting_a_blended_model_refits_its_members_on_the_new_spots(linear_sdata, blended):
+    adapted = hst.tl.adapt(linear_sdata, blended, spots=0.5, seed=0, progress_bar=False)
+    assert adapted.blender is not None and adapted.blender is not blended.blender
+    assert adapted.blender.n_spots < blended.blender.n_spots  # chosen on the adaptation's validation spots
+    assert adapted.blender.mean_weights()["ridge"] >= 0.8
+
+
 def test_cross_validate_scores_the_blend_and_its_networks_alone(linear_sdata, options):
     cv = hst.tl.cross_validate(linear_sdata, blend=("ridge",), baselines=("ridge",), **options)
     for suffix in ("", "_norm"):

@@ -539,9 +539,10 @@ class HyperST:
             return None
         if validation is None or len(validation) < MIN_VALIDATION_SPOTS:
             logger.warning(
-                "blend=%s needs validation spots to choose its weights, but there are %d: the networks predict alone. "
-                "Fit with validation='auto' (or 'group' / 'spatial').",
+                "blend=%s needs at least %d validation spots to choose its weights, got %d: the networks predict "
+                "alone. Train on more spots, with validation='auto' (or 'group' / 'spatial').",
                 self.blend,
+                MIN_VALIDATION_SPOTS,
                 0 if validation is None else len(validation),
             )
             return None
