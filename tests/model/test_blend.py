@@ -20,6 +20,18 @@ def test_the_folded_ridge_map_predicts_what_the_probe_pipeline_does():
     np.testing.assert_allclose(LinearMap.fit(x, y).predict(x[:7]), expected, rtol=1e-4, atol=1e-4)
 
 
+def test_the_ridge_member_reads_features_beyond_its_fitting_range_at_the_range_edge():
+    rng = np.random.default_rng(6)
+    x = rng.uniform(-1, 1, size=(60, 3))
+    y = x @ np.array([[1.0], [2.0], [-1.0]])
+    ridge = LinearMap.fit(x, y)
+    np.testing.assert_array_equal(ridge.low, x.min(axis=0).astype(np.float32))
+    far = np.array([[50.0, -80.0, 0.2]])  # a shifted scanner: two features far outside what it was fitted on
+    edge = np.array([[x[:, 0].max(), x[:, 1].min(), 0.2]])
+    np.testing.assert_allclose(ridge.predict(far), ridge.predict(edge), rtol=1e-6)
+    assert abs(ridge.predict(far)[0, 0]) < 5  # unclipped: about 50 - 160 = -110
+
+
 @pytest.mark.parametrize("curvature", [0.3, 1.0, 4.0])
 def test_retrieval_averages_the_geodesically_nearest_reference_spots(curvature):
     rng = np.random.default_rng(1)

@@ -4,7 +4,9 @@
 
 - ``"ridge"``: the ridge probe of :mod:`hyperst.baselines` (standardise, PCA, ridge with its penalty chosen by
   leave-one-out error) on the frozen encoder's spot and niche features, as the networks read them (after
-  ``feature_scaling``), stored as the one affine map it is;
+  ``feature_scaling``), stored as the one affine map it is; it reads each feature clipped to the range of the
+  spots it was fitted on, so it never extrapolates (unclipped, a probe fitted on one shallow section predicted
+  values in the hundreds on another patient's spots, r -0.01; clipped 0.37, docs/benchmarks.md);
 - ``"retrieval"``: retrieval in the aligned space, BLEEP-style: the mean expression of the ``k`` training spots whose
   gene-spot embeddings (the first network's) lie nearest to the query spot's image-spot embedding (geodesic distance
   on the hyperboloid; angle for the Euclidean ablation).
@@ -54,10 +56,16 @@ def check_blend(blend: Sequence[str] | None) -> tuple[BlendMember, ...]:
 
 @dataclass
 class LinearMap:
-    """The ridge member: ``features @ weight + bias``, the ridge probe's pipeline folded into one affine map."""
+    """The ridge member: ``clip(features, low, high) @ weight + bias``, the ridge probe folded into one affine map.
+
+    ``low`` and ``high`` are each feature's range over the spots it was fitted on: features beyond it are read at its
+    edge, so the map never extrapolates linearly into a new scanner's or patient's feature shift.
+    """
 
     weight: np.ndarray  # (n_features, n_genes)
     bias: np.ndarray  # (n_genes,)
+    low: np.ndarray  # (n_features,)
+    high: np.ndarray  # (n_features,)
 
     @classmethod
     def fit(cls, features: np.ndarray, expression: np.ndarray, *, seed: int = 0) -> LinearMap:
@@ -67,12 +75,18 @@ class LinearMap:
         features = np.asarray(features, dtype=np.float64)
         scaler, pca, ridge = ridge_model(features.shape, seed=seed).fit(features, expression).named_steps.values()
         # ridge(pca(scale(x))) = ((x - mean) / sd - pca_mean) @ components.T @ coef.T + intercept
-        projection = (pca.components_ / scaler.scale_).T @ ridge.coef_.T
-        bias = ridge.intercept_ - (scaler.mean_ / scaler.scale_ + pca.mean_) @ pca.components_.T @ ridge.coef_.T
-        return cls(projection.astype(np.float32), np.asarray(bias, dtype=np.float32))
+        coef = ridge.coef_.reshape(np.shape(expression)[1], -1)  # scikit-learn drops the axis of a single gene
+        projection = (pca.components_ / scaler.scale_).T @ coef.T
+        bias = (
+            np.reshape(ridge.intercept_, -1) - (scaler.mean_ / scaler.scale_ + pca.mean_) @ pca.components_.T @ coef.T
+        )
+        low, high = features.min(axis=0), features.max(axis=0)
+        as32 = [np.asarray(a, dtype=np.float32) for a in (projection, bias, low, high)]
+        return cls(*as32)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        return (np.asarray(features, dtype=np.float32) @ self.weight + self.bias).astype(np.float32)
+        clipped = np.clip(np.asarray(features, dtype=np.float32), self.low, self.high)
+        return (clipped @ self.weight + self.bias).astype(np.float32)
 
 
 @dataclass
@@ -247,7 +261,13 @@ class Blender:
         config = {"kinds": list(self.kinds), "per_gene": self.per_gene, "n_spots": self.n_spots}
         arrays = {"weights": self.weights.astype(np.float64)}
         if self.ridge is not None:
-            arrays |= {"ridge_weight": self.ridge.weight, "ridge_bias": self.ridge.bias}
+            ridge = {
+                "weight": self.ridge.weight,
+                "bias": self.ridge.bias,
+                "low": self.ridge.low,
+                "high": self.ridge.high,
+            }
+            arrays |= {f"ridge_{k}": v for k, v in ridge.items()}
         if self.retrieval is not None:
             config["k"] = self.retrieval.k
             arrays |= {
@@ -259,7 +279,9 @@ class Blender:
     @classmethod
     def from_record(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> Blender:
         kinds = check_blend(config["kinds"])
-        ridge = LinearMap(arrays["ridge_weight"], arrays["ridge_bias"]) if "ridge" in kinds else None
+        ridge = (
+            LinearMap(*(arrays[f"ridge_{k}"] for k in ("weight", "bias", "low", "high"))) if "ridge" in kinds else None
+        )
         retrieval = (
             Retrieval(arrays["retrieval_embeddings"], arrays["retrieval_expression"], int(config["k"]))
             if "retrieval" in kinds
