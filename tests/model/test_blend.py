@@ -125,3 +125,12 @@ def test_bad_blend_options_are_named():
         check_blend(("knn",))
     with pytest.raises(ValueError, match="names a member kind twice"):
         check_blend(("ridge", "ridge"))
+
+
+def test_a_model_saved_before_blends_loads_without_one():
+    from pathlib import Path
+
+    from hyperst.model import HyperST
+
+    model = HyperST.load(Path(__file__).parent / "_data" / "model_format1")
+    assert model.blend == () and model.blend_weights == "global" and model.blender is None
