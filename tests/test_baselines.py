@@ -72,3 +72,12 @@ def test_bad_inputs_are_named(linear):
     with pytest.raises(ValueError, match="at least 2 training spots"):
         baselines.predict_baselines(x, y, np.arange(1), np.arange(5, 9), methods=("ridge",), groups=groups)
     assert baselines.comparable(("ridge", "shuffled", "knn")) == ["ridge", "knn"]
+
+
+def test_a_one_gene_panel_keeps_its_gene_axis(linear):
+    x, y, groups = linear
+    for method in ("ridge", "knn", "shuffled"):
+        predicted = baselines.predict_baselines(
+            x, y[:, :1], np.arange(200), np.arange(200, 300), methods=(method,), groups=groups
+        )[method]
+        assert predicted.shape == (100, 1), method

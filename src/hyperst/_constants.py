@@ -39,6 +39,11 @@ Normalisation = Literal["library_size", "panel"]  # how `evaluate` normalises: t
 # kNN retrieval, and the shuffled-image control (a control: never the "best baseline" HyperST is compared with).
 Baseline = Literal["ridge", "knn", "shuffled"]
 BASELINE_CONTROLS: Final = ("shuffled",)
+# Members of other kinds `hst.tl.fit(blend=...)` adds to HyperST's networks (hyperst.model.Blender): a ridge probe on
+# the frozen features, and retrieval in the aligned space (training spots whose gene embeddings lie nearest).
+BlendMember = Literal["ridge", "retrieval"]
+# Blend weights chosen on the validation spots: one set for the whole panel, or one per gene.
+BlendWeights = Literal["global", "gene"]
 # The two scales `evaluate` and `cross_validate` score on: log2(1 + count), and library-size-normalised observations.
 Scale = Literal["raw", "normalised"]
 
@@ -122,6 +127,7 @@ class Column:
     PCC: Final = "pcc_mean"  # HyperST's fixed-panel mean r
     DIFFERENCE: Final = "difference"  # HyperST's mean r minus the best baseline's, fold by fold
     BASELINES: Final = "baselines"  # `DataFrame.attrs` entry: per scale, the best baseline, the paired summary
+    UNBLENDED: Final = "unblended"  # a blended model's HyperST networks alone (`pcc_mean_unblended`, ...)
 
     @staticmethod
     def scaled(name: str, scale: Scale) -> str:

@@ -45,7 +45,8 @@ def ridge_model(shape: tuple[int, int], *, seed: int = 0) -> Any:
 
 def ridge_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, seed: int = 0) -> np.ndarray:
     """Fit :func:`ridge_model` on ``(x_train, y_train)`` and predict ``x_test``: ``(n_test, genes)``."""
-    return ridge_model(x_train.shape, seed=seed).fit(x_train, y_train).predict(x_test)
+    predicted = ridge_model(x_train.shape, seed=seed).fit(x_train, y_train).predict(x_test)
+    return predicted.reshape(len(x_test), -1)  # scikit-learn drops the gene axis of a one-gene panel
 
 
 def knn_retrieval(

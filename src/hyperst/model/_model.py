@@ -20,6 +20,8 @@ import torch
 from hyperst._constants import (
     DEFAULT_ENCODER,
     DEFAULT_N_JOBS,
+    BlendMember,
+    BlendWeights,
     Checkpoint,
     CropBackground,
     FeatureScaling,
@@ -31,6 +33,7 @@ from hyperst._constants import (
 from hyperst._logging import logger
 from hyperst.data import CropView, crop_views, log2p, reference_library_size, scaled_spot_counts
 from hyperst.model import _inference, _save_load, _scaling, _training_data
+from hyperst.model._blend import MIN_VALIDATION_SPOTS, Blender, check_blend
 from hyperst.model._options import accepts_old_keywords, group_options
 from hyperst.model._save_load import ModelRecord
 from hyperst.model._uncertainty import OOD_VIEWS, Calibration, OODReference, reference_groups
@@ -91,6 +94,12 @@ class HyperST:
         Frozen encoders: augmented views of every training spot (:class:`~hyperst.data.CropView`: a coarser scan,
         a stain shift, a tissue edge) whose features are computed once and drawn per spot and epoch in training,
         and which join the out-of-distribution reference; 0 trains on the crops as they are.
+    blend
+        Members of other kinds blended with the networks' mean (:class:`~hyperst.model.Blender`): ``"ridge"``, a
+        ridge probe on the frozen features; ``"retrieval"``, the mean expression of the training spots whose gene
+        embeddings lie nearest the spot's image embedding. Their weights are chosen on the validation spots.
+    blend_weights
+        ``"global"``: one weight per member for the whole panel; ``"gene"``: one per member and gene.
     **config
         Fields of :class:`~hyperst.nn.HyperSTConfig` (``embed_dim``, ``alignment``, ``entailment``, ...).
     """
@@ -107,6 +116,8 @@ class HyperST:
         n_models: int = 1,
         background: CropBackground = "white",
         n_views: int = 0,
+        blend: tuple[BlendMember, ...] | list[BlendMember] | None = None,
+        blend_weights: BlendWeights = "global",
         **config: Any,
     ):
         check_choice("target", target, TargetScale)
@@ -133,6 +144,11 @@ class HyperST:
         self.members: list[ImageToExpression] = []
         self._build = (encoder, dict(encoder_kwargs or {}), seed)  # how `add_members` builds more
         self.add_members(n_models)
+        self.blend = check_blend(blend)
+        check_choice("blend_weights", blend_weights, BlendWeights)
+        self.blend_weights = blend_weights
+        self._check_blend()
+        self.blender: Blender | None = None  # the fitted members of other kinds and their weights (see `train`)
         self.calibration: Calibration | None = None  # from the members' sd to a calibrated one (see `predict`)
         self.ood_reference: OODReference | None = None
         self.adapted_from: dict[str, Any] | None = None  # provenance of a model made by `hst.tl.adapt`
@@ -159,6 +175,19 @@ class HyperST:
                     )
                 head = HyperSTHead(len(self.genes), self.encoder.out_dim, self.config)
                 self.members.append(ImageToExpression(own, head))
+
+    def _check_blend(self) -> None:
+        """Raise when a member kind of :attr:`blend` cannot work with this encoder or alignment."""
+        if "ridge" in self.blend and not self.encoder.frozen:
+            raise ValueError(
+                f"The ridge member reads a frozen encoder's features, but the {self.encoder.name!r} encoder is trained "
+                "with the model. Use blend=('retrieval',), or a frozen encoder (e.g. 'squidpy')."
+            )
+        if "retrieval" in self.blend and self.config.alignment == "none":
+            raise ValueError(
+                "The retrieval member compares image and gene embeddings, which alignment='none' does not learn. "
+                "Use blend=('ridge',), or an aligned model (alignment='hyperbolic')."
+            )
 
     @property
     def network(self) -> ImageToExpression:
@@ -333,7 +362,8 @@ class HyperST:
             self.train_params["members"] = [{"epochs_run": len(h), "best_epoch": b} for h, b in runs]
         where = inference_device(trainer["accelerator"])
         passes = {"device": where, "features": features, "batch_size": 256, "n_jobs": loader["n_jobs"]}
-        self._calibrate(spots, train_rows, validation_rows, passes)
+        blended = self._fit_blender(spots, train_rows, validation_rows, passes, seed)
+        self._calibrate(spots, train_rows, validation_rows, passes, mean=blended)
         self._fit_ood_reference(spots, train_rows, passes, seed)
         return self
 
@@ -470,12 +500,18 @@ class HyperST:
         return self
 
     def _calibrate(
-        self, spots: SpotData, train: np.ndarray, validation: np.ndarray | None, passes: dict[str, Any]
+        self,
+        spots: SpotData,
+        train: np.ndarray,
+        validation: np.ndarray | None,
+        passes: dict[str, Any],
+        mean: np.ndarray | None = None,
     ) -> None:
         """Fit the calibration of the members' sd on the validation spots (``passes``: `_predict_arrays` options).
 
         The sd is one of the expected expression at the training spots' median depth; the validation spots' own
-        depths enter through count sampling (:class:`Calibration`).
+        depths enter through count sampling (:class:`Calibration`). ``mean``: the blend's prediction of the
+        validation spots (:meth:`_fit_blender`), around which the networks' spread is calibrated instead.
         """
         self.calibration = None
         if self.n_models == 1:
@@ -490,7 +526,7 @@ class HyperST:
         observed = log2p(self.scaled_counts(spots)[0][validation])
         self.calibration = Calibration.fit(
             observed,
-            outputs["predicted"],
+            outputs["predicted"] if mean is None else mean,
             outputs["sd"],
             spots.library_size[validation],
             reference_depth=reference_library_size(spots.library_size[train]),
@@ -503,6 +539,68 @@ class HyperST:
             factors.min(),
             factors.max(),
             np.median(factors),
+        )
+
+    def _fit_blender(
+        self, spots: SpotData, train: np.ndarray, validation: np.ndarray | None, passes: dict[str, Any], seed: int
+    ) -> np.ndarray | None:
+        """Fit the members of :attr:`blend` and choose their weights on the validation spots (:class:`Blender`).
+
+        Returns the blend's prediction of the validation spots (``None`` without a blend), which the calibration
+        of ``predicted_sd`` centres on. With fewer than ``MIN_VALIDATION_SPOTS`` validation spots the networks
+        predict alone (logged).
+        """
+        self.blender = None
+        if not self.blend:
+            return None
+        if validation is None or len(validation) < MIN_VALIDATION_SPOTS:
+            logger.warning(
+                "blend=%s needs at least %d validation spots to choose its weights, got %d: the networks predict "
+                "alone. Train on more spots, with validation='auto' (or 'group' / 'spatial').",
+                self.blend,
+                MIN_VALIDATION_SPOTS,
+                0 if validation is None else len(validation),
+            )
+            return None
+        rows = np.concatenate([train, validation])
+        outputs = self._predict_arrays(spots, rows, **passes)
+        features = None if passes["features"] is None else np.concatenate(passes["features"], axis=1)[rows]
+        self.blender, blended = Blender.fit(
+            self.blend,
+            networks=outputs["predicted"],
+            expression=log2p(self.scaled_counts(spots)[0][rows]),
+            validation=np.arange(len(rows)) >= len(train),
+            features=features,
+            image_embeddings=outputs.get("image_spot"),
+            gene_embeddings=outputs.get("gene_spot"),
+            curvature=self.network.head.curvature,
+            per_gene=self.blend_weights == "gene",
+            seed=seed,
+        )
+        weights = self.blender.mean_weights()
+        self.train_params["blend"] = {"weights": weights, "per_gene": self.blend_weights == "gene"}
+        logger.info(
+            "Blend weights chosen on %d validation spots (%s, mean over the genes): %s.",
+            len(validation),
+            self.blend_weights,
+            ", ".join(f"{kind} {w:.2f}" for kind, w in weights.items()),
+        )
+        return blended
+
+    def _blended(
+        self, spots: SpotData, networks: dict[str, np.ndarray], indices: np.ndarray, features: Any, **encoding: Any
+    ) -> np.ndarray:
+        """Return the blend for the spots ``indices`` of the networks' ``networks`` (``encoding``: device, n_jobs)."""
+        if "ridge" in self.blend:
+            features = features or _scaling.scaled_features(
+                self.frozen_features(spots, **encoding), spots.section_of, self.feature_scaling
+            )
+            features = np.concatenate(features, axis=1)[indices]
+        return self.blender.combine(
+            networks["predicted"],
+            features=features,
+            image_embeddings=networks.get("image_spot"),
+            curvature=self.network.head.curvature,
         )
 
     def _fit_ood_reference(self, spots: SpotData, train: np.ndarray, passes: dict[str, Any], seed: int) -> None:
@@ -539,6 +637,7 @@ class HyperST:
         devices: int | str | list[int] = 1,
         accelerator: str | None = None,
         strategy: str | Any = "auto",
+        blend: bool = True,
     ) -> dict[str, np.ndarray]:
         """Predict the panel for the spots ``indices`` (default all) of ``spots``, streaming crops batch by batch.
 
@@ -547,7 +646,10 @@ class HyperST:
         ``devices`` other than 1 (e.g. ``4`` with ``accelerator="gpu", strategy="ddp"``) split the batches across
         devices and processes with Lightning's ``Trainer.predict`` (a frozen encoder's crops are then encoded by
         the process that predicts them, and each process reads its crops itself); every process returns all
-        spots' outputs, in order, equal to one device's.
+        spots' outputs, in order, equal to one device's. A model fitted with ``blend`` predicts the blend of its
+        networks and its members of other kinds (:class:`~hyperst.model.Blender`); ``blend=False``, its networks
+        alone (what the same fit without ``blend`` predicts; ``predicted_sd`` stays the one calibrated around the
+        blend).
 
         Returns
         -------
@@ -583,6 +685,8 @@ class HyperST:
             accelerator=accelerator,
             strategy=strategy,
         )
+        if blend and self.blender is not None:
+            outputs["predicted"] = self._blended(spots, outputs, indices, features, device=device, n_jobs=n_jobs)
         sd = outputs.pop("sd", None)
         if sd is not None and self.calibration is not None:
             outputs["predicted_sd"] = self.calibration.sd(outputs["predicted"], sd)  # as calibrated: before the clip
@@ -668,6 +772,8 @@ class HyperST:
             "feature_scaling": self.feature_scaling,
             "background": self.background,
             "n_views": self.n_views,
+            "blend": list(self.blend),
+            "blend_weights": self.blend_weights,
             "train_params": self.train_params,
             "is_trained": self.is_trained,
             "history": json.loads(self.history.reset_index().to_json(orient="records")) if len(self.history) else [],
@@ -677,11 +783,14 @@ class HyperST:
             if reference is None
             else {"neighbours": reference.neighbours, "n_reference": reference.n_reference},
         }
+        blender = None if self.blender is None else self.blender.record()
+        config["blender"] = None if blender is None else blender[0]
         members = []
         for member in self.members:
             keep = set(member.saved_state_keys())
             members.append({k: v.detach().cpu().contiguous() for k, v in member.state_dict().items() if k in keep})
-        return ModelRecord(config, members, None if reference is None else reference.arrays())
+        ood = None if reference is None else reference.arrays()
+        return ModelRecord(config, members, ood, blend=None if blender is None else blender[1])
 
     @classmethod
     def _from_record(cls, record: ModelRecord, *, encoder: ImageEncoder | None = None) -> HyperST:
@@ -702,6 +811,8 @@ class HyperST:
             feature_scaling=config["feature_scaling"],
             background=config["background"],
             n_views=config["n_views"],
+            blend=config["blend"],
+            blend_weights=config["blend_weights"],
             n_models=len(record.members),
             **config["hyperparameters"],
         )
@@ -713,6 +824,8 @@ class HyperST:
         calibration, ood = config["calibration"], config["ood"]
         model.calibration = None if calibration is None else Calibration.from_record(calibration)
         model.ood_reference = None if ood is None else OODReference.from_arrays(record.ood, int(ood["neighbours"]))
+        blender = config["blender"]
+        model.blender = None if blender is None else Blender.from_record(blender, record.blend)
         model.train_params = config["train_params"]
         model.adapted_from = config["adapted_from"]
         model.is_trained = bool(config["is_trained"])

@@ -10,7 +10,7 @@ Folder layout: ``config.json`` (format and package version, then the record's co
 and options, the head's ``"hyperparameters"``, training parameters, history, the ensemble's calibration), ``model.safetensors``
 (every tensor of the network, on the CPU), ``model_1.safetensors``, ... (the other members of an ensemble) and
 ``ood_reference.safetensors`` (the training spots' compressed image features that out-of-distribution scores
-compare with).
+compare with) and ``blend.safetensors`` (a blended model's weights, ridge map and retrieval reference).
 
 A new saved field: bump :data:`FORMAT_VERSION`, write it in ``_to_record``, read it in ``_from_record`` and give
 older saves its value in :func:`_upgrade_config`.
@@ -35,9 +35,11 @@ from packaging.version import Version
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 OOD_FILE = "ood_reference.safetensors"
+BLEND_FILE = "blend.safetensors"
 # 3: ensembles, calibration and the OOD reference; 4: the crop background and augmented views; 5: the head's
-# hyperparameters under "hyperparameters" (was "module", also the name of the package and of the network)
-FORMAT_VERSION = 5
+# hyperparameters under "hyperparameters" (was "module", also the name of the package and of the network); 6: blended
+# members
+FORMAT_VERSION = 6
 # Renamed state-dict prefixes, by the format version that renamed them (2: the head was ``module.`` before).
 _RENAMED = {2: {"module.": "head."}}
 # Renamed configuration keys, by the format version that renamed them.
@@ -51,6 +53,9 @@ _DEFAULTS: dict[str, Any] = {
     "ood": None,  # before the OOD reference
     "background": "keep",  # before format 4 crops were read as they were
     "n_views": 0,  # before format 4: no augmented views
+    "blend": [],  # before format 6: no members of other kinds
+    "blend_weights": "global",
+    "blender": None,
 }
 _REQUIRED = ("format_version", "hyperst_version", "genes", "encoder", "hyperparameters", "train_params", "is_trained")
 
@@ -68,6 +73,8 @@ class ModelRecord:
         Each member's saved tensors (state-dict key -> CPU tensor), in member order.
     ood
         The out-of-distribution reference's arrays, or ``None``.
+    blend
+        A blended model's arrays (``config["blender"]`` says which), or ``None``.
     source
         Where the record was read from, for error messages (``None`` for a record made in memory).
     """
@@ -76,6 +83,7 @@ class ModelRecord:
     members: list[dict[str, torch.Tensor]]
     ood: dict[str, np.ndarray] | None = None
     source: str | None = field(default=None, compare=False)
+    blend: dict[str, np.ndarray] | None = None
 
 
 def member_file(number: int) -> str:
@@ -89,6 +97,8 @@ def stored_config(record: ModelRecord) -> dict[str, Any]:
     config["members"] = [member_file(i) for i in range(len(record.members))]
     if config.get("ood") is not None:
         config["ood"] = {"file": OOD_FILE, **config["ood"]}
+    if config.get("blender") is not None:
+        config["blender"] = {"file": BLEND_FILE, **config["blender"]}
     return config
 
 
@@ -108,9 +118,10 @@ def write_record(record: ModelRecord, path: str | Path, *, overwrite: bool = Fal
     try:
         for file, state in zip(config["members"], record.members, strict=True):
             save_file(state, staging / file, metadata=metadata)
-        if record.ood is not None:
-            arrays = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in record.ood.items()}
-            save_file(arrays, staging / OOD_FILE, metadata=metadata)
+        for file, saved in ((OOD_FILE, record.ood), (BLEND_FILE, record.blend)):
+            if saved is not None:
+                arrays = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in saved.items()}
+                save_file(arrays, staging / file, metadata=metadata)
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
         _modes_from_umask(staging)
         if path.exists():
@@ -139,6 +150,9 @@ def record_digest(record: ModelRecord) -> dict[str, str]:
         for key, tensor in sorted(state.items()):
             weights.update(key.encode())
             weights.update(tensor.numpy().tobytes())
+    for key, array in sorted((record.blend or {}).items()):
+        weights.update(key.encode())
+        weights.update(np.ascontiguousarray(array).tobytes())
     config = json.dumps(stored_config(record), sort_keys=True).encode()
     return {"config_sha256": hashlib.sha256(config).hexdigest(), "weights_sha256": weights.hexdigest()}
 
@@ -158,16 +172,18 @@ def read_record(path: str | Path) -> ModelRecord:
             "Copy the whole folder written by `HyperST.save`."
         )
     members = [_upgrade_state(_read_weights(path / file), config["format_version"]) for file in files]
-    ood = None if config.get("ood") is None else _read_ood(path / config["ood"]["file"])
-    return ModelRecord(_upgrade_config(config), members, ood, source=str(path))
+    ood = None if config.get("ood") is None else _read_arrays(path / config["ood"]["file"])
+    blend = None if config.get("blender") is None else _read_arrays(path / config["blender"]["file"])
+    return ModelRecord(_upgrade_config(config), members, ood, source=str(path), blend=blend)
 
 
 def _upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     """Return a saved configuration of any format in today's shape: no versions or file names, every key present."""
     config = {k: v for k, v in config.items() if k not in ("format_version", "hyperst_version", "members")}
     config = {**_DEFAULTS, **config}
-    if config["ood"] is not None:
-        config["ood"] = {k: v for k, v in config["ood"].items() if k != "file"}
+    for key in ("ood", "blender"):
+        if config[key] is not None:
+            config[key] = {k: v for k, v in config[key].items() if k != "file"}
     return config
 
 
@@ -199,7 +215,7 @@ def _read_weights(file: Path) -> dict[str, torch.Tensor]:
         raise ValueError(f"Cannot read the weights in {file}: {error}. Save the model again.") from error
 
 
-def _read_ood(file: Path) -> dict[str, np.ndarray]:
+def _read_arrays(file: Path) -> dict[str, np.ndarray]:
     from safetensors.torch import load_file
 
     if not file.is_file():

@@ -67,7 +67,9 @@ def cross_validate(
     One row per fold: the held-out group(s), spot counts, and every summary metric of
     :func:`hyperst.tl.evaluate` on raw (``pcc_mean``, ``pcc@10``, ...) and library-size-normalised values (suffix
     ``_norm``); for a calibrated ensemble also ``coverage`` and ``sd_error_spearman``, and with an
-    out-of-distribution reference ``ood_flagged``, the share of held-out spots flagged.
+    out-of-distribution reference ``ood_flagged``, the share of held-out spots flagged. With ``blend`` (a
+    :func:`hyperst.tl.fit` option), HyperST's scores are the blend's, and ``pcc_mean_unblended`` /
+    ``pcc_mean_norm_unblended`` those of the same fit's networks alone.
 
     With ``baselines``, also each baseline's mean r, ``pcc_mean_<method>`` and ``pcc_mean_norm_<method>``, and
     ``difference`` / ``difference_norm``: HyperST's mean r minus the best baseline's (the one with the highest mean
@@ -112,6 +114,11 @@ def cross_validate(
         counts, library = spots.counts[test], spots.library_size[test]
         normalised = expression(counts, "normalised", library, metrics.TARGET_SUM)
         rows[-1].update(_summaries(log2p(counts), outputs["predicted"], normalised, job.genes))
+        if model.blender is not None:  # the same fit's networks alone: what the fit without `blend` predicts
+            alone = model.predict(spots, test, device=job.inference_device, n_jobs=job.n_jobs, blend=False)
+            scorer = partial(_summaries, genes=job.genes)
+            alone = {Column.UNBLENDED: alone["predicted"]}
+            rows[-1].update(score_baselines(alone, scorer, observed=log2p(counts), normalised=normalised))
         if methods:
             if image_features is None:  # the model's frozen features (stored), or squidpy's for a trained encoder
                 where = {"device": job.inference_device, "n_jobs": job.n_jobs}

@@ -13,6 +13,8 @@ import numpy as np
 from hyperst._constants import (
     DEFAULT_ENCODER,
     DEFAULT_N_JOBS,
+    BlendMember,
+    BlendWeights,
     Checkpoint,
     CropBackground,
     FeatureScaling,
@@ -75,6 +77,8 @@ def fit(
     feature_scaling: FeatureScaling = "training",
     n_models: int | None = None,
     n_jobs: int = DEFAULT_N_JOBS,
+    blend: tuple[BlendMember, ...] | list[BlendMember] | None = None,
+    blend_weights: BlendWeights = "global",
     **model_kwargs: Any,
 ) -> HyperST:
     """Train HyperST to predict the gene panel from the spot and niche H&E crops of every spot.
@@ -164,6 +168,14 @@ def fit(
         Processes reading crops from the images (and computing ``"squidpy"`` features): 1, the default, reads in
         this process; more pay off from a few thousand spots on. Frozen-encoder features are stored and reused by
         later calls on the same spots (docs/usage.md, "The feature store").
+    blend
+        Members of other kinds to blend with the networks (docs/usage.md, "Blending"): ``"ridge"``, a ridge probe
+        on the frozen encoder's features (frozen encoders only); ``"retrieval"``, the mean expression of the 50
+        training spots whose gene embeddings lie nearest the spot's image embedding (BLEEP-style, in HyperST's
+        aligned space). Their weights are chosen on the validation spots (logged; in ``train_params["blend"]``).
+        Default: the networks alone.
+    blend_weights
+        ``"global"``: one weight per member for the whole panel (default); ``"gene"``: one per member and gene.
     **model_kwargs
         Hyperparameters of :class:`~hyperst.nn.HyperSTConfig` (``embed_dim``, ``alignment``, ``entailment``,
         ``image_gene_entailment``, ``decoder_input``, ...). Without ``embed_dim`` / ``dropout`` they follow the
@@ -209,6 +221,8 @@ def fit(
         "feature_scaling": feature_scaling,
         "n_models": n_models,
         "n_jobs": n_jobs,
+        "blend": blend,
+        "blend_weights": blend_weights,
     }
     job = prepare_fit(sdata, options | model_kwargs)
     model = job.new_model()
@@ -219,7 +233,17 @@ def fit(
 
 # Where each option of `fit` goes besides `fit`'s own (table_key, genes, layer, image_key, out_of_bounds, seed,
 # device, validation, validation_groupby) and the HyperSTConfig fields, which go to the model.
-MODEL_OPTIONS = ("encoder", "encoder_kwargs", "target", "feature_scaling", "n_models", "background", "n_views")
+MODEL_OPTIONS = (
+    "encoder",
+    "encoder_kwargs",
+    "target",
+    "feature_scaling",
+    "n_models",
+    "background",
+    "n_views",
+    "blend",
+    "blend_weights",
+)
 TRAIN_OPTIONS = ("max_epochs", "batch_size", "patience", "checkpoint", "augment", "stain_augment", "progress_bar")
 PLAN_OPTIONS = ("lr", "weight_decay")  # -> HyperST.train(plan_kwargs=...)
 LOADER_OPTIONS = ("n_jobs",)  # -> HyperST.train(loader_kwargs=...)
