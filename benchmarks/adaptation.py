@@ -40,19 +40,27 @@ BASE = "(a) base model, unadapted"
 SCRATCH = "(b) HyperST from scratch on the few spots"
 RIDGE_FEW = "(c) ridge on the few spots"
 RIDGE_ALL = "(d) ridge on C2-C6 + the few spots"
-# hst.tl.adapt options, each with an explicit learning rate (the base model's is 1e-3).
+# hst.tl.adapt options, each with an explicit learning rate (the base model's is 1e-3); blend=None: the networks
+# alone (the rows measured before adapt blended a ridge probe by default).
 ADAPTED = {
-    "adapted, train='head', lr 1e-3": {"train": "head", "lr": 1e-3},
-    "adapted, train='head', lr 1e-4": {"train": "head", "lr": 1e-4},
-    "adapted, train='head', lr 1e-5": {"train": "head", "lr": 1e-5},
-    "adapted, train='head', lr 1e-4, refit scaler": {"train": "head", "lr": 1e-4, "refit_scaler": True},
-    "adapted, train='image', lr 1e-4": {"train": "image", "lr": 1e-4},
-    "adapted, train='image', lr 1e-5": {"train": "image", "lr": 1e-5},
-    "adapted, train='all', lr 1e-4": {"train": "all", "lr": 1e-4},
-    "adapted, train='all', lr 1e-5": {"train": "all", "lr": 1e-5},
-    "adapted, train='all', lr 1e-4, checkpoint 'loss'": {"train": "all", "lr": 1e-4, "checkpoint": "loss"},
+    # the defaults: train="all", lr 1e-4, a ridge probe blended in where there are enough validation spots
+    "adapted, defaults (ridge blended)": {},
+    "adapted, train='head', lr 1e-3": {"train": "head", "lr": 1e-3, "blend": None},
+    "adapted, train='head', lr 1e-4": {"train": "head", "lr": 1e-4, "blend": None},
+    "adapted, train='head', lr 1e-5": {"train": "head", "lr": 1e-5, "blend": None},
+    "adapted, train='head', lr 1e-4, refit scaler": {"train": "head", "lr": 1e-4, "refit_scaler": True, "blend": None},
+    "adapted, train='image', lr 1e-4": {"train": "image", "lr": 1e-4, "blend": None},
+    "adapted, train='image', lr 1e-5": {"train": "image", "lr": 1e-5, "blend": None},
+    "adapted, train='all', lr 1e-4": {"train": "all", "lr": 1e-4, "blend": None},
+    "adapted, train='all', lr 1e-5": {"train": "all", "lr": 1e-5, "blend": None},
+    "adapted, train='all', lr 1e-4, checkpoint 'loss'": {
+        "train": "all",
+        "lr": 1e-4,
+        "checkpoint": "loss",
+        "blend": None,
+    },
     # Rehearsal: adapt on C2-C6's spots and the chosen B4 spots together (one SpatialData, `spots=` naming both).
-    "adapted, train='all', lr 1e-4, with C2-C6": {"train": "all", "lr": 1e-4, "rehearsal": True},
+    "adapted, train='all', lr 1e-4, with C2-C6": {"train": "all", "lr": 1e-4, "rehearsal": True, "blend": None},
 }
 ALTERNATIVES = (BASE, SCRATCH, RIDGE_FEW, RIDGE_ALL)
 METHOD_ORDER = list(ALTERNATIVES) + list(ADAPTED)

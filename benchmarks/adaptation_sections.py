@@ -5,9 +5,9 @@ the base model trains on B4 alone (patient B; defaults, the 100 HMHVG genes ``hs
 the "new lab" is patient C exported as ``degraded.py``'s ``all`` variant (black background, 3.4x coarser, stain
 shift), ``hst.tl.adapt`` adapts on every measured spot of one degraded section (``--adapt``) and each method
 predicts the other degraded C sections, scored per section with ``hst.tl.evaluate`` (mean over sections of the mean
-per-gene r, raw and normalised). Compared: the base model unadapted, ``adapt`` with ``train="all"`` (default),
-``"image"`` and ``"head"`` (and with ``refit_scaler=True``), and a ridge on the adapted section alone
-(``hyperst.baselines.ridge_probe`` on the frozen ``squidpy`` spot and niche features)::
+per-gene r, raw and normalised). Compared: the base model unadapted, ``adapt`` with its defaults and the variants of
+:data:`ADAPT_OPTIONS` (the networks alone, the former learning rate, other parts, ``refit_scaler``), and a ridge on
+the adapted section alone (``hyperst.baselines.ridge_probe`` on the frozen ``squidpy`` spot and niche features)::
 
     OMP_NUM_THREADS=1 python benchmarks/adaptation_sections.py --data-dir ../shared/data --seeds 0 1 2
 """
@@ -30,13 +30,15 @@ from degraded import degrade
 
 BASE_SECTION = "B4"
 NEW_SECTIONS = ("C2", "C3", "C4", "C5", "C6")
-# hst.tl.adapt options compared (its defaults otherwise)
+# hst.tl.adapt options compared (its defaults otherwise: train="all", lr 1e-4, a ridge probe blended in)
 ADAPT_OPTIONS = {
-    "adapt(train='all')": {"train": "all"},
-    "adapt(train='image')": {"train": "image"},
-    "adapt(train='head')": {"train": "head"},
-    "adapt(train='all', refit_scaler=True)": {"train": "all", "refit_scaler": True},
-    "adapt(train='head', refit_scaler=True)": {"train": "head", "refit_scaler": True},
+    "adapt() (defaults)": {},
+    "adapt(refit_scaler=True)": {"refit_scaler": True},
+    "adapt(blend=None)": {"blend": None},
+    "adapt(blend=None, refit_scaler=True)": {"blend": None, "refit_scaler": True},
+    "adapt(lr=1e-5, blend=None) (the former defaults)": {"lr": 1e-5, "blend": None},
+    "adapt(train='image', blend=None)": {"train": "image", "blend": None},
+    "adapt(train='head', blend=None)": {"train": "head", "blend": None},
 }
 
 

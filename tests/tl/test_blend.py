@@ -40,6 +40,11 @@ def blended(linear_sdata, options):
     return hst.tl.fit(linear_sdata, blend=("ridge", "retrieval"), **options)
 
 
+@pytest.fixture(scope="module")
+def plain(linear_sdata, options):
+    return hst.tl.fit(linear_sdata, **options)
+
+
 def _pcc(observed: np.ndarray, predicted: np.ndarray) -> float:
     o, p = observed - observed.mean(0), predicted - predicted.mean(0)
     return float(np.mean((o * p).sum(0) / np.sqrt((o**2).sum(0) * (p**2).sum(0))))
@@ -58,8 +63,7 @@ def test_a_target_linear_in_the_features_gives_the_ridge_member_the_weight(linea
     assert table.layers["predicted_sd"].shape == observed.shape  # calibrated around the blend
 
 
-def test_the_networks_of_a_blended_fit_are_those_of_the_plain_fit(linear_sdata, options, blended):
-    plain = hst.tl.fit(linear_sdata, **options)
+def test_the_networks_of_a_blended_fit_are_those_of_the_plain_fit(linear_sdata, plain, blended):
     assert plain.blender is None and plain.blend == ()
     spots = _spots(linear_sdata, plain)
     np.testing.assert_array_equal(plain.predict(spots)["predicted"], blended.predict(spots, blend=False)["predicted"])
@@ -101,6 +105,39 @@ def test_adapting_a_blended_model_refits_its_members_on_the_new_spots(linear_sda
     assert adapted.blender is not None and adapted.blender is not blended.blender
     assert adapted.blender.n_spots < blended.blender.n_spots  # chosen on the adaptation's validation spots
     assert adapted.blender.mean_weights()["ridge"] >= 0.8
+
+
+def test_adapt_blends_a_ridge_probe_fitted_on_the_adaptation_spots_by_default(linear_sdata, plain, caplog):
+    with caplog.at_level(logging.INFO, logger="hyperst"):
+        adapted = hst.tl.adapt(linear_sdata, plain, spots=0.5, seed=0, progress_bar=False)
+    assert plain.blend == () and plain.blender is None  # the base model is untouched
+    assert adapted.blend == ("ridge",) and adapted.adapted_from["blend"] == ["ridge"]
+    assert adapted.blender.mean_weights()["ridge"] >= 0.8  # the target is linear in the features
+    assert any("Blending a ridge probe" in r.getMessage() for r in caplog.records)
+    spots = _spots(linear_sdata, adapted)
+    observed = np.log2(1 + spots.counts)
+    blended_r = _pcc(observed, adapted.predict(spots)["predicted"])
+    assert blended_r > _pcc(observed, adapted.predict(spots, blend=False)["predicted"]) + 0.1
+    alone = hst.tl.adapt(linear_sdata, plain, spots=0.5, seed=0, blend=None, progress_bar=False)
+    assert alone.blend == () and alone.blender is None and alone.adapted_from["blend"] == []
+    np.testing.assert_array_equal(  # the same networks: the blend only adds the probe
+        alone.predict(spots)["predicted"], adapted.predict(spots, blend=False)["predicted"]
+    )
+
+
+def test_adapt_on_too_few_spots_to_weigh_a_probe_blends_none_and_says_so(linear_sdata, plain, caplog):
+    names = linear_sdata.tables["table"].obs_names[:12]  # about 2 validation spots
+    with caplog.at_level(logging.INFO, logger="hyperst"):
+        adapted = hst.tl.adapt(linear_sdata, plain, spots=names, progress_bar=False, max_epochs=1)
+    assert adapted.blend == () and adapted.blender is None
+    assert any("No ridge probe blended" in r.getMessage() for r in caplog.records)
+
+
+def test_adapt_blend_of_a_trained_encoder(toy_sdata, toy_model):
+    adapted = hst.tl.adapt(toy_sdata, toy_model, spots=0.5, train="head", max_epochs=1, progress_bar=False)
+    assert adapted.blend == ()  # "auto": a ridge probe needs frozen features
+    with pytest.raises(ValueError, match="ridge member reads a frozen encoder's features"):
+        hst.tl.adapt(toy_sdata, toy_model, blend=("ridge",), max_epochs=1, progress_bar=False)
 
 
 def test_cross_validate_scores_the_blend_and_its_networks_alone(linear_sdata, options):

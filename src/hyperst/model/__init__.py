@@ -6,8 +6,8 @@ Between the data layer (:mod:`hyperst.data`, which it reads) and the torch stack
 
 from __future__ import annotations
 
-from hyperst.model._blend import Blender
+from hyperst.model._blend import MIN_VALIDATION_SPOTS, Blender
 from hyperst.model._model import HyperST, model_digest
 from hyperst.model._uncertainty import Calibration, OODReference
 
-__all__ = ["Blender", "Calibration", "HyperST", "OODReference", "model_digest"]
+__all__ = ["MIN_VALIDATION_SPOTS", "Blender", "Calibration", "HyperST", "OODReference", "model_digest"]

@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import json
 import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -144,10 +145,9 @@ class HyperST:
         self.members: list[ImageToExpression] = []
         self._build = (encoder, dict(encoder_kwargs or {}), seed)  # how `add_members` builds more
         self.add_members(n_models)
-        self.blend = check_blend(blend)
+        self.blend = blend
         check_choice("blend_weights", blend_weights, BlendWeights)
         self.blend_weights = blend_weights
-        self._check_blend()
         self.blender: Blender | None = None  # the fitted members of other kinds and their weights (see `train`)
         self.calibration: Calibration | None = None  # from the members' sd to a calibrated one (see `predict`)
         self.ood_reference: OODReference | None = None
@@ -176,18 +176,29 @@ class HyperST:
                 head = HyperSTHead(len(self.genes), self.encoder.out_dim, self.config)
                 self.members.append(ImageToExpression(own, head))
 
-    def _check_blend(self) -> None:
-        """Raise when a member kind of :attr:`blend` cannot work with this encoder or alignment."""
-        if "ridge" in self.blend and not self.encoder.frozen:
+    @property
+    def blend(self) -> tuple[BlendMember, ...]:
+        """Member kinds blended with the networks (see the class's ``blend``); :meth:`train` fits them.
+
+        Set before training (as :func:`hyperst.tl.adapt` does on its copy); a kind this encoder or alignment cannot
+        serve is refused.
+        """
+        return self._blend
+
+    @blend.setter
+    def blend(self, kinds: Sequence[BlendMember] | None) -> None:
+        kinds = check_blend(kinds)
+        if "ridge" in kinds and not self.encoder.frozen:
             raise ValueError(
                 f"The ridge member reads a frozen encoder's features, but the {self.encoder.name!r} encoder is trained "
                 "with the model. Use blend=('retrieval',), or a frozen encoder (e.g. 'squidpy')."
             )
-        if "retrieval" in self.blend and self.config.alignment == "none":
+        if "retrieval" in kinds and self.config.alignment == "none":
             raise ValueError(
                 "The retrieval member compares image and gene embeddings, which alignment='none' does not learn. "
                 "Use blend=('ridge',), or an aligned model (alignment='hyperbolic')."
             )
+        self._blend = kinds
 
     @property
     def network(self) -> ImageToExpression:

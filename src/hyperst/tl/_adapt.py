@@ -6,11 +6,11 @@ import contextlib
 import copy
 from collections.abc import Sequence
 from numbers import Real
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from hyperst._constants import PLAN_DEFAULTS, AdaptParts, Checkpoint, Key, ValidationMode, check_choice
+from hyperst._constants import PLAN_DEFAULTS, AdaptParts, BlendMember, Checkpoint, Key, ValidationMode, check_choice
 from hyperst._docs import doc_image_key, doc_layer, doc_params, doc_table_key_counts
 from hyperst._logging import logger
 
@@ -19,11 +19,13 @@ if TYPE_CHECKING:
 
     from hyperst.data import SpotData
     from hyperst.model import HyperST
+    from hyperst.tl._fit import FitJob
 
-# Default learning rate as a share of the base model's. Measured on her2st B4 (docs/benchmarks.md, "Few-shot
-# adaptation"): the base rate overfits a few spots (decoder only: below the unadapted model at 5% and 10%); for
-# train="all" and "image" a tenth is the best or tied of 0.1 and 0.01 at every fraction on the raw scale.
-LR_SHARE = 0.1
+# Default learning rate, whatever the base model trained at. Measured on her2st (docs/benchmarks.md, "Few-shot
+# adaptation"): 1e-4 is the best or tied of 1e-3 to 1e-5 for train="all" on a block of the adapted slide (base
+# trained at 1e-3), and on a new patient's other sections (base at the default 1e-4) the former default, a tenth of
+# the base's rate (1e-5), barely moved the weights: raw r 0.31 at 1e-4 against 0.23 at 1e-5, normalised 0.09 / 0.05.
+LR = 1e-4
 PANEL_FIX = "The adapted model keeps the model's panel: rename the table's genes to match `model.genes`."
 
 
@@ -37,6 +39,7 @@ def adapt(
     seed: int = 0,
     train: AdaptParts = "all",
     refit_scaler: bool = False,
+    blend: Sequence[BlendMember] | Literal["auto"] | None = "auto",
     layer: str | None = None,
     image_key: str | dict[str, str] | None = None,
     spot_diameter_um: float | None = None,
@@ -83,6 +86,13 @@ def adapt(
         Frozen encoders: standardise the features with the statistics of every spot of the new slides (their
         images, measured or not) instead of the base model's training spots (off by default: it lowered accuracy on
         her2st).
+    blend
+        Members of other kinds blended with the adapted networks, as :func:`~hyperst.tl.fit`'s ``blend``: fitted
+        on the adaptation spots, their weights chosen on its validation spots. ``"auto"`` (default): the base
+        model's members plus a ridge probe on the frozen features when the encoder is frozen and the adaptation
+        has at least 10 validation spots (on a new patient's other sections, the adapted networks and a ridge on
+        the measured section each fell short of the two blended: docs/benchmarks.md); ``None``: the networks
+        alone.
     {layer}
     {image_key}
     spot_diameter_um
@@ -95,7 +105,7 @@ def adapt(
     batch_size
         Spots per batch; default the base model's.
     lr
-        AdamW learning rate; default a tenth of the base model's (fine-tuning nudges the trained weights).
+        AdamW learning rate; default 1e-4, whatever the base model trained at (measured, docs/benchmarks.md).
     weight_decay
         AdamW weight decay; default the base model's.
     patience
@@ -156,7 +166,7 @@ def adapt(
         "fit_scaler": False,  # the base model's statistics, or the new slides' (refitted below)
         "trainer_kwargs": lightning_device(device),
         "plan_kwargs": {
-            "lr": base.get("lr", PLAN_DEFAULTS["lr"]) * LR_SHARE if lr is None else lr,
+            "lr": LR if lr is None else lr,
             "weight_decay": base.get("weight_decay", PLAN_DEFAULTS["weight_decay"])
             if weight_decay is None
             else weight_decay,
@@ -172,6 +182,7 @@ def adapt(
         validation_groupby=validation_groupby,
     )
     new = copy.deepcopy(model)  # torch modules and numpy state copy whole; `model` is never touched
+    new.blend = adaptation_blend(model, blend, job, rows)
     if refit_scaler:  # on every spot of the new slides (images only, no counts), on the device `train` encodes on
         trainer = options["trainer_kwargs"]
         new.refit_scaler(prepared, device=inference_device(trainer["accelerator"]), progress=progress_bar)
@@ -185,11 +196,36 @@ def adapt(
     # is calibrated anew on the adaptation's validation spots: those of the new slides.
     new.ood_reference = copy.deepcopy(model.ood_reference)
     new.train_params.update(table_key=table_key, layer=layer, validation=validation, device=device)
-    new.adapted_from = _provenance(model, prepared.obs.index[rows], train, bool(refit_scaler), table_key)
+    new.adapted_from = _provenance(model, prepared.obs.index[rows], train, bool(refit_scaler), table_key, new.blend)
     return new
 
 
-def _provenance(model: HyperST, names: Any, train: str, refit_scaler: bool, table_key: str) -> dict[str, Any]:
+def adaptation_blend(model: HyperST, blend: Any, job: FitJob, rows: np.ndarray) -> Any:
+    """Return the member kinds an adaptation of ``model`` on ``rows`` blends (:func:`adapt`'s ``blend``)."""
+    from hyperst.data import validation_split
+    from hyperst.model import MIN_VALIDATION_SPOTS
+
+    if not isinstance(blend, str) or blend != "auto":
+        return blend  # checked by HyperST.blend's setter
+    kinds = model.blend
+    if not model.encoder.frozen or "ridge" in kinds:
+        return kinds
+    _, held_out = validation_split(job.spots, rows, mode=job.validation, groupby=job.validation_groupby, seed=job.seed)
+    if len(held_out) < MIN_VALIDATION_SPOTS:
+        logger.info(
+            "No ridge probe blended into the adapted model: %d validation spots, %d needed to weigh it (adapt on "
+            "more spots to have one).",
+            len(held_out),
+            MIN_VALIDATION_SPOTS,
+        )
+        return kinds
+    logger.info("Blending a ridge probe fitted on the adaptation spots with the adapted networks (blend='auto').")
+    return (*kinds, "ridge")
+
+
+def _provenance(
+    model: HyperST, names: Any, train: str, refit_scaler: bool, table_key: str, blend: tuple[str, ...]
+) -> dict[str, Any]:
     """Return what an adapted model records of its making: the base model's hashes, the options, the spots."""
     from hyperst.model import model_digest
 
@@ -198,6 +234,7 @@ def _provenance(model: HyperST, names: Any, train: str, refit_scaler: bool, tabl
         "base_adapted_from": model.adapted_from,
         "train": train,
         "refit_scaler": refit_scaler,
+        "blend": list(blend),
         "table_key": table_key,
         "n_spots": len(names),
         "spots": names.astype(str).tolist(),
