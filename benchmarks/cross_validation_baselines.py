@@ -22,6 +22,7 @@ blend's rows and its paired difference to the networks alone::
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
         options["max_epochs"] = args.max_epochs
     if args.blend:
         options |= {"blend": tuple(args.blend), "blend_weights": args.blend_weights}
+    options |= json.loads(args.fit_options)
     frames = []
     for groupby in args.groupby:
         for seed in args.seeds:
@@ -108,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap (default: the package's)")
     parser.add_argument("--blend", nargs="+", default=None, help="hst.tl.fit(blend=...): ridge and/or retrieval")
     parser.add_argument("--blend-weights", default="global", help="hst.tl.fit(blend_weights=...): global or gene")
+    parser.add_argument("--fit-options", default="{}", help="more hst.tl.fit options as JSON, e.g. '{\"n_views\": 0}'")
     parser.add_argument("--out", default="cv_baselines.csv")
     parser.add_argument("--report", nargs="+", default=None, help="print the tables of result CSVs and exit")
     return parser

@@ -127,7 +127,8 @@ def adapt(
     -------
     The adapted :class:`~hyperst.HyperST`. Its ``adapted_from`` (saved with it and written by
     :func:`~hyperst.tl.predict` into ``uns["hyperst"]["adapted_from"]``) records the base model's
-    configuration and weight hashes, the adaptation spots' ``obs`` names, ``train`` and ``refit_scaler``.
+    configuration and weight hashes, the adaptation spots' ``obs`` names, ``train``, ``refit_scaler`` and the
+    member kinds blended (``blend``).
 
     Examples
     --------
