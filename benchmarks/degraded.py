@@ -162,7 +162,8 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
         reference = fit_reference(sdata, args.train[0], args.stain_normalise)
         train = stain_normalised(train, reference)
         tests = {variant: stain_normalised(test, reference) for variant, test in tests.items()}
-    configs = {name: json.loads(value) for name, value in (c.split("=", 1) for c in args.configs)}
+    # name=JSON: the JSON object starts at the first "={" (a name may hold "=", as in "n_views=4={}")
+    configs = {name: json.loads("{" + value) for name, value in (c.split("={", 1) for c in args.configs)}
     rows = []
     for seed in args.seeds:
         for name, options in configs.items():
