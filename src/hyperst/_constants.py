@@ -24,6 +24,9 @@ OutOfBounds = Literal["pad", "exclude"]  # spots whose crops leave the image
 # What crops show where an export hides the glass: "white" paints a masked export's black and scanners' black padding
 # white, as glass (hyperst.data.paint_background); "keep" reads the pixels as they are (models saved before it).
 CropBackground = Literal["white", "keep"]
+# What an edge view paints beyond its line: white (the crop background a masked export is painted to) or the
+# crop's own glass colour (a tissue edge of the slide itself)
+EdgeColour = Literal["white", "glass"]
 GeneSelection = Literal["hmhvg", "hvg"]  # `hst.pp.select_genes` methods
 # What HyperST predicts: "raw" log2(1 + count) (the paper), or "normalised" log2(1 + count / library size x the
 # median training library size), the library size being the spot's total over all genes of its table row.

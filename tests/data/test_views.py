@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from hyperst.data import CropView, crop_views, extract_crops, prepare_spots, stored_features
 
@@ -27,15 +28,22 @@ def test_a_view_is_the_same_at_every_read_and_differs_between_views(toy_sdata):
 
 def test_each_part_of_a_view(toy_sdata):
     plain = extract_crops(_spots(toy_sdata), kind="spot", size=32).astype(float)
-    # an edge in every crop, nothing else: a part of each crop turns one glass-like colour, the rest is untouched
+    # an edge in every crop, nothing else: a part of each crop turns white (the default), the rest is untouched
     edge = CropView(index=1, max_pixel_um=0.0, stain=0.0, edge=1.0)
     cut = extract_crops(_spots(toy_sdata, edge), kind="spot", size=32).astype(float)
     changed = (cut != plain).any(axis=1)
-    for crop, where in zip(cut, changed, strict=True):
-        painted = crop[:, where]
-        assert (painted == painted[:, :1]).all() and painted.min() >= 200  # the crop's glass (toy: about 244)
+    assert all((crop[:, where] == 255).all() for crop, where in zip(cut, changed, strict=True))
     share = changed.reshape(len(cut), -1).mean(axis=1)
     assert share.max() > 0.2 and share.min() >= 0
+    # the same edges in the crop's own glass colour (the out-of-distribution reference's views)
+    glass = dataclasses.replace(edge, edge_colour="glass")
+    cut = extract_crops(_spots(toy_sdata, glass), kind="spot", size=32).astype(float)
+    changed = (cut != plain).any(axis=1)
+    painted = [crop[:, where] for crop, where in zip(cut, changed, strict=True) if where.any()]
+    assert all((p == p[:, :1]).all() and p.min() >= 200 for p in painted)  # one glass-like colour per crop
+    assert any((p < 255).any() for p in painted)  # not white: the toy's glass is about 244
+    with pytest.raises(ValueError, match="`edge_colour` must be one of"):
+        CropView(index=1, edge_colour="black")
     # a coarser scan only: fine detail (neighbouring pixel differences) shrinks
     coarse = CropView(index=1, max_pixel_um=20.0, stain=0.0, edge=0.0)
     blurred = extract_crops(_spots(toy_sdata, coarse), kind="spot", size=32).astype(float)

@@ -623,7 +623,8 @@ class HyperST:
         flagged for that alone.
         """
         image = [self._predict_arrays(spots, train, heads=False, **passes)["image_features"]]
-        views = crop_views(max(OOD_VIEWS, self.n_views)) if self._reads_crops else ()
+        # the slide's own tissue edges (glass-coloured), not a masked export's, are what tiled slides show
+        views = crop_views(max(OOD_VIEWS, self.n_views), edge_colour="glass") if self._reads_crops else ()
         features = self._view_features(spots, views, passes["device"], passes["n_jobs"]) or [None] * len(views)
         for view, viewed in zip(views, features, strict=True):
             options = passes | {"features": viewed}
