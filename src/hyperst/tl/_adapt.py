@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # Default learning rate, whatever the base model trained at. Measured on her2st (docs/benchmarks.md, "Few-shot
 # adaptation"): 1e-4 is the best or tied of 1e-3 to 1e-5 for train="all" on a block of the adapted slide (base
 # trained at 1e-3), and on a new patient's other sections (base at the default 1e-4) the former default, a tenth of
-# the base's rate (1e-5), barely moved the weights: raw r 0.31 at 1e-4 against 0.23 at 1e-5, normalised 0.09 / 0.05.
+# the base's rate (1e-5), barely moved the weights: raw r 0.33 at 1e-4 against 0.23 at 1e-5, normalised 0.09 / 0.05.
 LR = 1e-4
 PANEL_FIX = "The adapted model keeps the model's panel: rename the table's genes to match `model.genes`."
 
