@@ -70,6 +70,10 @@ def test_the_feature_store_keeps_views_apart(toy_sdata):
     b = stored_features(viewed, Mean(), compute(viewed))[0]
     assert not np.allclose(a, b)
     np.testing.assert_array_equal(stored_features(viewed, Mean(), lambda: 1 / 0)[0], b)  # read back, not recomputed
+    glass = _spots(toy_sdata, crop_views(1, edge_colour="glass")[0])  # same draws, edges in the glass colour
+    c = stored_features(glass, Mean(), compute(glass))[1]  # niche crops: the toy's glass shows in the neighbourhood
+    assert not np.allclose(stored_features(viewed, Mean(), lambda: 1 / 0)[1], c)  # both kept, apart
+    np.testing.assert_array_equal(stored_features(glass, Mean(), lambda: 1 / 0)[1], c)
 
 
 def test_the_dataset_draws_a_view_per_item(toy_sdata):

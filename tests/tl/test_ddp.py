@@ -70,7 +70,7 @@ model = hst.tl.fit(
     devices=2,
     strategy="ddp",
 )
-spot, niche = model.frozen_features(prepare_spots(sdata))  # the features fit encoded, kept in memory
+spot, niche = model.frozen_features(prepare_spots(sdata, background=model.background))  # fit's, kept in memory
 np.savez(f"{sys.argv[1]}-{dist.get_rank()}.npz", spot=spot, niche=niche)
 """
 
@@ -89,10 +89,10 @@ def test_a_frozen_encoder_encodes_split_across_the_processes(tmp_path, run_scrip
     shares = {int(r): int(n) for r, n in re.findall(r"Process (\d) of 2 encoded (\d+) spots", result.stderr)}
     assert set(shares) == {1, 2} and min(shares.values()) > 0, result.stderr[-3000:]
     assert sum(shares.values()) == 120  # each spot encoded once, by one of the processes
-    assert "Reusing the stored 'squidpy' features of 120 spots" in result.stderr  # not encoded again after fit
+    assert "Reusing the stored 'squidpy' features of 120 spots (squidpy-" in result.stderr  # not encoded again
     sdata = hst.datasets.toy(n_sections=2, n_spots=60, n_genes=12, seed=0)
     encoder = build_encoder("squidpy", input_size=32)
-    expected = encode_crops(prepare_spots(sdata), encoder, size=32)
+    expected = encode_crops(prepare_spots(sdata, background="white"), encoder, size=32)
     for rank in (0, 1):
         with np.load(tmp_path / f"features-{rank}.npz") as got:
             np.testing.assert_allclose(got["spot"], expected[0], rtol=1e-5, atol=1e-5)

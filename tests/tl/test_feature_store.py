@@ -15,8 +15,9 @@ from hyperst.nn.encoders.squidpy_features import SquidpyEncoder
 from hyperst.tl._fit import DEFAULT_VIEWS
 
 FIT = {"max_epochs": 1, "embed_dim": 16, "batch_size": 32, "progress_bar": False, "validation": "none"}
-# A fit encodes every spot's crops once and once through each augmented view (training and OOD reference share them)
-ENCODINGS = 1 + max(OOD_VIEWS, DEFAULT_VIEWS)
+# A fit encodes every spot's crops once and once through each augmented view: the training views (white tissue
+# edges) and the OOD reference's (the same draws, edges in the crop's glass colour)
+ENCODINGS = 1 + DEFAULT_VIEWS + OOD_VIEWS
 
 
 class CountingEncoder(SquidpyEncoder):

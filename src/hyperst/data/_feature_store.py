@@ -102,7 +102,10 @@ def feature_key(record: dict[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
     view = record.get("view")
     name = "".join(c if c.isalnum() else "_" for c in str(record["encoder"]))
-    return f"{name}{'' if view is None else '_view' + str(view['index'])}-{digest[:16]}"
+    if view is not None:  # e.g. "squidpy_view1", "squidpy_view1_glass" (the OOD reference's edge colour)
+        colour = view.get("edge_colour", "white")
+        name += f"_view{view['index']}" + ("" if colour == "white" else f"_{colour}")
+    return f"{name}-{digest[:16]}"
 
 
 def drop_features(sdata: SpatialData) -> None:
