@@ -133,11 +133,19 @@ def test_adapt_on_too_few_spots_to_weigh_a_probe_blends_none_and_says_so(linear_
     assert any("No ridge probe blended" in r.getMessage() for r in caplog.records)
 
 
-def test_adapt_blend_of_a_trained_encoder(toy_sdata, toy_model):
+def test_adapt_blend_of_a_trained_encoder(toy_sdata, toy_model, monkeypatch):
     adapted = hst.tl.adapt(toy_sdata, toy_model, spots=0.5, train="head", max_epochs=1, progress_bar=False)
     assert adapted.blend == ()  # "auto": a ridge probe needs frozen features
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("adapt read the slides before checking `blend`")
+
+    monkeypatch.setattr("hyperst.data.prepare_spots", no_reading)  # a bad `blend` is refused before any reading
     with pytest.raises(ValueError, match="ridge member reads a frozen encoder's features"):
         hst.tl.adapt(toy_sdata, toy_model, blend=("ridge",), max_epochs=1, progress_bar=False)
+    with pytest.raises(TypeError, match="sequence of member kinds"):
+        hst.tl.adapt(toy_sdata, toy_model, blend="ridge", progress_bar=False)
+    assert toy_model.blend == ()  # the model is untouched
 
 
 def test_cross_validate_scores_the_blend_and_its_networks_alone(linear_sdata, options):

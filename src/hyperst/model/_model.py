@@ -187,6 +187,13 @@ class HyperST:
 
     @blend.setter
     def blend(self, kinds: Sequence[BlendMember] | None) -> None:
+        self._blend = self.check_blend(kinds)
+
+    def check_blend(self, kinds: Sequence[BlendMember] | None) -> tuple[BlendMember, ...]:
+        """Return ``kinds`` as the member kinds this model can blend (``None``: none); set nothing.
+
+        Raises naming a kind that is unknown, repeated, or that this encoder or alignment cannot serve.
+        """
         kinds = check_blend(kinds)
         if "ridge" in kinds and not self.encoder.frozen:
             raise ValueError(
@@ -198,7 +205,7 @@ class HyperST:
                 "The retrieval member compares image and gene embeddings, which alignment='none' does not learn. "
                 "Use blend=('ridge',), or an aligned model (alignment='hyperbolic')."
             )
-        self._blend = kinds
+        return kinds
 
     @property
     def network(self) -> ImageToExpression:

@@ -142,7 +142,7 @@ def adapt(
     from hyperst.train import inference_device, lightning_device
 
     check_sdata_and_model(sdata, model, "hst.tl.adapt")
-    _check_adapt(model, train, validation, spots, refit_scaler)
+    _check_adapt(model, train, validation, spots, refit_scaler, blend)
     table = get_table(sdata, table_key)
     check_genes(table, model.genes, table_key, panel="model", fix=PANEL_FIX)
     prepared = prepare_spots(
@@ -207,7 +207,7 @@ def adaptation_blend(model: HyperST, blend: Any, job: FitJob, rows: np.ndarray) 
     from hyperst.model import MIN_VALIDATION_SPOTS
 
     if not isinstance(blend, str) or blend != "auto":
-        return blend  # checked by HyperST.blend's setter
+        return blend  # checked by _check_adapt
     kinds = model.blend
     if not model.encoder.frozen or "ridge" in kinds:
         return kinds
@@ -242,7 +242,7 @@ def _provenance(
     }
 
 
-def _check_adapt(model: HyperST, train: Any, validation: Any, spots: Any, refit_scaler: bool) -> None:
+def _check_adapt(model: HyperST, train: Any, validation: Any, spots: Any, refit_scaler: bool, blend: Any) -> None:
     """Raise for an untrained model and bad :func:`adapt` options, before anything is read."""
     if not model.is_trained:
         raise ValueError("The model is untrained; adapt a trained model (`hst.tl.fit` or `hst.HyperST.load`).")
@@ -255,6 +255,8 @@ def _check_adapt(model: HyperST, train: Any, validation: Any, spots: Any, refit_
             f"`refit_scaler` re-standardises frozen features, but the {model.encoder.name!r} encoder is trained with "
             "the model and has no feature scaler. Leave it unset (train='all' fine-tunes the encoder)."
         )
+    if not (isinstance(blend, str) and blend == "auto"):
+        model.check_blend(blend)
 
 
 def adaptation_rows(spots: SpotData, obs_names: Any, which: Any, seed: int) -> np.ndarray:
