@@ -104,9 +104,12 @@ def _pcc(observed: np.ndarray, predicted: np.ndarray) -> float:
     return float(((o * p).sum(axis=0)[varies] / denominator[varies]).mean())
 
 
-def report(results: pd.DataFrame) -> str:
-    """Per method: mean over the C folds (within patient C), B4 (held-out patient) and all six folds, both scales."""
-    lines = []
+def summaries(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per method: mean over the C folds (within patient C), B4 (held-out patient) and all six folds, both scales.
+
+    Each fold's seeds are averaged first, so every fold counts once; ``seeds`` counts the seeds a method ran.
+    """
+    out = {}
     order = list(dict.fromkeys(results["method"]))
     for label, runs in (
         ("section folds (all six)", results),
@@ -116,10 +119,18 @@ def report(results: pd.DataFrame) -> str:
         if runs.empty:
             continue
         per_fold = runs.groupby(["method", "held_out"], sort=False)[["pcc_mean", "pcc_mean_norm"]].mean()
-        table = per_fold.groupby("method", sort=False).mean().loc[order]
+        table = per_fold.groupby("method", sort=False).mean().loc[[m for m in order if m in set(runs["method"])]]
         table["seeds"] = runs.groupby("method", sort=False)["seed"].nunique()
-        lines += [f"{label}, mean over folds of the seeds' mean:", table.round(3).to_markdown(), ""]
-    return "\n".join(lines)
+        out[label] = table
+    return out
+
+
+def report(results: pd.DataFrame) -> str:
+    """The :func:`summaries` as markdown tables."""
+    return "\n".join(
+        f"{label}, mean over folds of the seeds' mean:\n{table.round(3).to_markdown()}\n"
+        for label, table in summaries(results).items()
+    )
 
 
 def main() -> None:

@@ -17,3 +17,12 @@ def accuracy():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def blend_ceiling():
+    """``benchmarks/blend_ceiling.py`` as a module."""
+    spec = importlib.util.spec_from_file_location("blend_ceiling_benchmark", SCRIPTS / "blend_ceiling.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
