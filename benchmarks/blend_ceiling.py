@@ -97,11 +97,9 @@ def run_fold(sdata, section: str, panel: list[str], seed: int) -> list[dict]:
 
 
 def _pcc(observed: np.ndarray, predicted: np.ndarray) -> float:
-    """Mean per-gene Pearson r (genes constant on either side left out): the grid search's fast score."""
-    o, p = observed - observed.mean(axis=0), predicted - predicted.mean(axis=0)
-    denominator = np.sqrt((o**2).sum(axis=0) * (p**2).sum(axis=0))
-    varies = denominator > 0
-    return float(((o * p).sum(axis=0)[varies] / denominator[varies]).mean())
+    """Mean per-gene Pearson r (constant genes left out), as ``evaluate`` computes it: the grid search's score."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.nanmean(metrics._pearson_columns(observed, predicted)))
 
 
 def summaries(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
