@@ -206,7 +206,7 @@ def adaptation_blend(model: HyperST, blend: Any, job: FitJob, rows: np.ndarray) 
     from hyperst.data import validation_split
     from hyperst.model import MIN_VALIDATION_SPOTS
 
-    if not isinstance(blend, str) or blend != "auto":
+    if not _is_auto(blend):
         return blend  # checked by _check_adapt
     kinds = model.blend
     if not model.encoder.frozen or "ridge" in kinds:
@@ -255,8 +255,12 @@ def _check_adapt(model: HyperST, train: Any, validation: Any, spots: Any, refit_
             f"`refit_scaler` re-standardises frozen features, but the {model.encoder.name!r} encoder is trained with "
             "the model and has no feature scaler. Leave it unset (train='all' fine-tunes the encoder)."
         )
-    if not (isinstance(blend, str) and blend == "auto"):
+    if not _is_auto(blend):
         model.check_blend(blend)
+
+
+def _is_auto(blend: Any) -> bool:
+    return isinstance(blend, str) and blend == "auto"  # `blend` may be an array-like, where == compares elements
 
 
 def adaptation_rows(spots: SpotData, obs_names: Any, which: Any, seed: int) -> np.ndarray:
